@@ -1,0 +1,207 @@
+"""The typed result of a morph: frames, per-frame scores, settings and provenance.
+
+Renderers, metrics and experiments read a :class:`MorphResult`; they never call back into the
+transform or the model's gradient.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass
+class FrameScore:
+    """Scores of one rendered (clipped) frame under the driver model.
+
+    Attributes
+    ----------
+    amplification
+        Amplification used to render this frame (0 for the source reconstruction).
+    p_target, p_source
+        Driver softmax probability of the target and of the source class.
+    top1_index, top1_name
+        Driver's top-1 class on this frame.
+    l2
+        Pixel L2 distance to the source image (all channels, values in [0, 1]).
+    max_abs_dphi
+        Largest absolute phase change applied to any coefficient (radians; 0 for non-phase edits).
+    frac_wrapped
+        Fraction of edited coefficients whose phase moved by more than pi.
+    """
+
+    amplification: float
+    p_target: float
+    p_source: float
+    top1_index: int
+    top1_name: str
+    l2: float
+    max_abs_dphi: float = 0.0
+    frac_wrapped: float = 0.0
+
+
+@dataclass
+class Overshoot:
+    """Set when the target probability peaked and fell before reaching the goal (paper.md §5.4)."""
+
+    peak_amplification: float
+    peak_p_target: float
+    goal: str
+    message: str
+
+
+@dataclass
+class MorphResult:
+    """Everything a morph produced.
+
+    Attributes
+    ----------
+    frames
+        ``(K, C, H, W)`` rendered, clipped frames in [0, 1]; ``frames[0]`` is amplification 0.
+    source
+        ``(C, H, W)`` the source image as given to the model.
+    amplifications
+        One amplification per frame.
+    scores
+        One :class:`FrameScore` per frame.
+    target, target_name, source_class, source_name
+        Target class and the driver's top-1 class on the source.
+    method
+        ``csp-phase``, ``csp-amplitude``, ``csp-joint``, ``fourier-phase``, ``fourier-amplitude``,
+        ``fourier-joint`` or ``pixel``.
+    regime
+        ``one-step`` (the paper's frozen gradient) or ``live``.
+    settings
+        Every option that shaped the result (transform, normalisation, schedule, seed...).
+    model_spec
+        Model provenance (name, how loaded, SHA-256 of weights...).
+    timings
+        Seconds spent per stage.
+    overshoot
+        Set when the target probability peaked and collapsed before the goal.
+    stop_reason
+        Why the schedule ended (``"explicit"``, ``"reached p_target"``, ``"reached budget"``...).
+    judges
+        Optional per-frame probabilities of the target under independent judge models.
+    """
+
+    frames: Tensor
+    source: Tensor
+    amplifications: list[float]
+    scores: list[FrameScore]
+    target: int
+    target_name: str
+    source_class: int
+    source_name: str
+    method: str
+    regime: str = "one-step"
+    settings: dict[str, Any] = field(default_factory=dict)
+    model_spec: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    overshoot: Overshoot | None = None
+    stop_reason: str = "explicit"
+    judges: dict[str, list[float]] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------- views
+    @property
+    def final(self) -> FrameScore:
+        """Scores of the last frame."""
+        return self.scores[-1]
+
+    @property
+    def p_target(self) -> np.ndarray:
+        """Target probability per frame."""
+        return np.array([s.p_target for s in self.scores])
+
+    @property
+    def l2(self) -> np.ndarray:
+        """Pixel L2 to the source per frame."""
+        return np.array([s.l2 for s in self.scores])
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the driver's top-1 on the last frame is the target."""
+        return self.final.top1_index == self.target
+
+    def summary(self) -> str:
+        """One-line human summary, e.g. for the CLI."""
+        s0, s1 = self.scores[0], self.final
+        line = (
+            f"{self.method}: p({self.target_name}) {s0.p_target:.3f} -> {s1.p_target:.3f}, "
+            f"top-1 {s0.top1_name!r} -> {s1.top1_name!r}, L2 {s1.l2:.3f} "
+            f"(amplification {s1.amplification:.4g}, {self.stop_reason})"
+        )
+        if self.overshoot is not None:
+            line += f"; OVERSHOOT: {self.overshoot.message}"
+        return line
+
+    # ------------------------------------------------------------ manifests
+    def manifest(self) -> dict[str, Any]:
+        """JSON-serialisable description of the result (everything except pixel arrays)."""
+        from steerlens import __version__
+
+        return {
+            "steerlens_version": __version__,
+            "method": self.method,
+            "regime": self.regime,
+            "target": self.target,
+            "target_name": self.target_name,
+            "source_class": self.source_class,
+            "source_name": self.source_name,
+            "amplifications": list(map(float, self.amplifications)),
+            "frames": [asdict(s) for s in self.scores],
+            "succeeded": self.succeeded,
+            "stop_reason": self.stop_reason,
+            "overshoot": asdict(self.overshoot) if self.overshoot else None,
+            "settings": _jsonable(self.settings),
+            "model": _jsonable(self.model_spec),
+            "timings_s": {k: round(float(v), 6) for k, v in self.timings.items()},
+            "judges": self.judges,
+            "image_shape": list(self.frames.shape[1:]),
+        }
+
+    def save(self, out_dir: str | Path, overlay: bool = True) -> dict[str, Path]:
+        """Write GIF, filmstrip PNG, curve plot PNG, ``frames.npz`` and ``result.json``.
+
+        Files are written to a temporary sibling directory first and moved into place, so a failure
+        never leaves a half-written output directory.
+
+        Returns
+        -------
+        dict
+            Name of each artefact -> path.
+        """
+        from steerlens.render import save_result
+
+        return save_result(self, Path(out_dir), overlay=overlay)
+
+    def to_numpy(self) -> np.ndarray:
+        """Frames as ``(K, H, W, C)`` float32 in [0, 1]."""
+        return self.frames.detach().cpu().permute(0, 2, 3, 1).float().numpy()
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return repr(obj)
+
+
+def load_manifest(path: str | Path) -> dict[str, Any]:
+    """Read a ``result.json`` written by :meth:`MorphResult.save`."""
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,1 @@
+"""Invertible image representations: complex steerable pyramid, Fourier, pixel, colour wrappers."""
