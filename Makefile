@@ -1,0 +1,48 @@
+# steerlens — all set-up happens here; `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+export STEERLENS_CACHE_DIR ?= $(CURDIR)/.cache/steerlens
+
+.PHONY: install demo test bench bench-quick experiments lint fashion-mnist clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e ".[test,metrics,bench]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Full Fashion-MNIST from Debian (optional; tests that need it skip without it).
+fashion-mnist:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
+	      || echo "note: could not apt-get install dataset-fashion-mnist; Fashion-MNIST tests will skip"; \
+	  elif command -v sudo >/dev/null; then \
+	    (sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
+	      || echo "note: could not install dataset-fashion-mnist; Fashion-MNIST tests will skip"; \
+	  else echo "note: no apt-get; Fashion-MNIST tests will skip"; fi; \
+	fi
+
+demo: $(STAMP)
+	$(VENV)/bin/steerlens demo --out out/demo
+
+test: $(STAMP) fashion-mnist
+	$(PY) -m pytest -n 2 --dist loadfile tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+bench-quick: $(STAMP)
+	$(PY) benchmarks/run.py --quick
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf out .pytest_cache

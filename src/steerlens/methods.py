@@ -1,0 +1,171 @@
+"""Method names and the options that define an edit.
+
+A *method* names a transform and an edit mode, e.g. ``csp-phase`` = complex steerable pyramid,
+phase-only edit (the paper's main method). :class:`MorphConfig` holds every option that shapes a morph;
+it is written verbatim into ``result.json``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from steerlens.errors import ConfigError
+
+#: method name -> (transform, edit mode)
+METHODS: dict[str, tuple[str, str]] = {
+    "csp-phase": ("csp", "phase"),
+    "csp-amplitude": ("csp", "amplitude"),
+    "csp-joint": ("csp", "joint"),
+    "fourier-phase": ("fourier", "phase"),
+    "fourier-amplitude": ("fourier", "amplitude"),
+    "fourier-joint": ("fourier", "joint"),
+    "pixel": ("pixel", "additive"),
+}
+
+#: the methods ``compare`` runs by default (the paper's revision compares these)
+COMPARE_METHODS = ["pixel", "fourier-phase", "csp-phase", "csp-amplitude", "csp-joint"]
+
+Normalization = Literal["global-max", "per-scale", "motion", "none"]
+NORMALIZATIONS = ("global-max", "per-scale", "motion", "none")
+
+
+def parse_method(method: str) -> tuple[str, str]:
+    """Split a method name into ``(transform, edit)``.
+
+    Examples
+    --------
+    >>> parse_method("csp-phase")
+    ('csp', 'phase')
+    """
+    key = method.strip().lower()
+    if key not in METHODS:
+        close = difflib.get_close_matches(key, list(METHODS), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(
+            f"unknown method {method!r}; choose one of {', '.join(METHODS)}.{hint}"
+        )
+    return METHODS[key]
+
+
+@dataclass
+class MorphConfig:
+    """Every option of a morph.
+
+    Parameters
+    ----------
+    method
+        See :data:`METHODS`. ``csp-phase`` is the paper's method.
+    frames
+        Number of frames K (>= 2); frame 0 is the unedited reconstruction.
+    amplification
+        ``"auto"`` (search for the smallest amplification reaching ``goal_p`` or ``l2_budget``) or an
+        explicit increasing list; with a list, frame k uses the k-th value (``frames`` is ignored).
+    goal_p
+        Target probability that ``auto`` aims for.
+    l2_budget
+        If set, ``auto`` aims for this pixel-L2 distance to the source instead of ``goal_p``.
+    loss
+        ``"nll"`` (target negative log-likelihood, the paper's) or ``"margin"`` (source minus
+        target logit).
+    normalization
+        How the raw gradient is scaled before amplification: ``global-max`` (amplification = largest
+        phase change in radians / log-amplitude change / pixel change), ``per-scale`` (each scale
+        scaled to its own max), ``motion`` (phase gradient divided by A^2 with a floor, i.e. read as a
+        displacement-like step), ``none`` (raw gradient, amplification as in the paper: 30-1000).
+    amplitude_weight
+        For ``joint`` edits: log-amplitude amplification = ``amplitude_weight`` x phase amplification.
+    amplitude_floor
+        Coefficients whose amplitude is below this fraction of their band's max amplitude are not
+        edited (their phase is ill-defined).
+    scales, orientations
+        Restrict edits to these CSP scales (0 = finest) / orientations; ``None`` = all.
+    n_scales, n_orientations, twidth, padding
+        CSP settings (``n_scales`` may be ``"auto"``).
+    color
+        ``"rgb"`` (each channel decomposed and edited) or ``"luminance"`` (YIQ; Y edited, I/Q fixed).
+    regime
+        ``"one-step"`` (the paper's frozen gradient, extrapolated) or ``"live"`` (re-analyse and
+        recompute the gradient every step, capped at ``step_size`` per step).
+    step_size
+        Live regime: amplification per step (e.g. max phase change per step in radians).
+    chunk_size
+        Frames synthesised and scored per batch.
+    seed
+        Seed of the run's random generator (only used by randomised options and controls).
+    """
+
+    method: str = "csp-phase"
+    frames: int = 12
+    amplification: str | list[float] = "auto"
+    goal_p: float = 0.9
+    l2_budget: float | None = None
+    loss: Literal["nll", "margin"] = "nll"
+    normalization: Normalization = "global-max"
+    amplitude_weight: float = 0.5
+    amplitude_floor: float = 0.01
+    scales: list[int] | None = None
+    orientations: list[int] | None = None
+    n_scales: int | str = "auto"
+    n_orientations: int = 4
+    twidth: int = 1
+    padding: str = "reflect"
+    color: Literal["rgb", "luminance"] = "rgb"
+    regime: Literal["one-step", "live"] = "one-step"
+    step_size: float | None = None
+    chunk_size: int = 16
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> "MorphConfig":
+        """Check option values; raise :class:`ConfigError` with a one-line fix on a bad value."""
+        parse_method(self.method)
+        if isinstance(self.amplification, str):
+            if self.amplification != "auto":
+                raise ConfigError(
+                    f"--amplification must be 'auto' or a comma-separated list of numbers, "
+                    f"got {self.amplification!r}"
+                )
+            if self.frames < 2:
+                raise ConfigError(f"--frames must be at least 2, got {self.frames}")
+        else:
+            amps = list(self.amplification)
+            if len(amps) < 1 or any(a < 0 for a in amps):
+                raise ConfigError("--amplification values must be non-negative numbers")
+        if not 0.0 < self.goal_p < 1.0:
+            raise ConfigError(f"--goal-p must lie strictly between 0 and 1, got {self.goal_p}")
+        if self.l2_budget is not None and self.l2_budget <= 0:
+            raise ConfigError(f"--budget must be a positive L2 distance, got {self.l2_budget}")
+        if self.loss not in ("nll", "margin"):
+            raise ConfigError(f"--loss must be 'nll' or 'margin', got {self.loss!r}")
+        if self.normalization not in NORMALIZATIONS:
+            raise ConfigError(
+                f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got "
+                f"{self.normalization!r}"
+            )
+        if self.color not in ("rgb", "luminance"):
+            raise ConfigError(f"--color must be 'rgb' or 'luminance', got {self.color!r}")
+        if self.regime not in ("one-step", "live"):
+            raise ConfigError(f"--regime must be 'one-step' or 'live', got {self.regime!r}")
+        if not 1 <= self.n_orientations <= 16:
+            raise ConfigError(f"--orientations must be 1..16, got {self.n_orientations}")
+        if self.chunk_size < 1:
+            raise ConfigError("chunk size must be at least 1")
+        if not 0 <= self.amplitude_floor < 1:
+            raise ConfigError("amplitude floor must be in [0, 1)")
+        return self
+
+    @property
+    def transform_name(self) -> str:
+        """``csp``, ``fourier`` or ``pixel``."""
+        return parse_method(self.method)[0]
+
+    @property
+    def edit(self) -> str:
+        """``phase``, ``amplitude``, ``joint`` or ``additive``."""
+        return parse_method(self.method)[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for manifests."""
+        return asdict(self)

@@ -1,0 +1,471 @@
+"""Public morph API: one function call from (model, image, target) to a :class:`MorphResult`.
+
+Data flow (design.md): image -> transform.analyze -> gradient in coefficient space -> schedule
+(explicit or auto search) -> frames rendered, clipped and scored -> MorphResult. The ``live`` regime
+re-analyses the current frame and recomputes the gradient at every step instead.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from steerlens.errors import ConfigError
+from steerlens.frames import FrameBatch, render_frames
+from steerlens.gradient import EditDirection, edit_direction
+from steerlens.methods import COMPARE_METHODS, MorphConfig
+from steerlens.models.base import Classifier
+from steerlens.result import FrameScore, MorphResult, Overshoot
+from steerlens.schedule import detect_overshoot, linear_schedule, search_amplification
+from steerlens.transforms import make_transform
+from steerlens.transforms.base import Transform
+
+#: live-regime step per method's edit, in normalised units (max change per step)
+DEFAULT_LIVE_STEP = {"phase": 0.5, "joint": 0.5, "amplitude": 0.1, "additive": 0.05}
+MAX_LIVE_STEPS = 200
+
+
+def build_transform(config: MorphConfig, channels: int) -> Transform:
+    """The transform a config asks for (luminance mode only applies to RGB images)."""
+    color = config.color if channels == 3 else "rgb"
+    if config.transform_name == "csp":
+        return make_transform(
+            "csp",
+            color=color,
+            scales=config.n_scales,
+            orientations=config.n_orientations,
+            twidth=config.twidth,
+            padding=config.padding,
+        )
+    return make_transform(config.transform_name, color=color)
+
+
+def prepare_image(image: Any, model: Classifier, device: torch.device) -> Tensor:
+    """Turn a path, PIL image, array or tensor into a ``(1, C, H, W)`` float tensor in [0, 1].
+
+    Paths and arrays are resized/centre-cropped to the model's input size; tensors are used as given
+    (after fixing the channel count), so fully-convolutional models accept any size.
+    """
+    from steerlens.data.images import load_image, to_tensor
+
+    if isinstance(image, (str, Path)):
+        x = load_image(image, size=model.input_size, channels=model.channels, min_size=8)
+    elif isinstance(image, Tensor):
+        x = image.detach().float()
+        if x.dim() == 3:
+            x = x[None]
+        if x.dim() != 4:
+            raise ConfigError(f"image tensor must be (C,H,W) or (B,C,H,W), got shape {tuple(x.shape)}")
+        if x.min() < 0 or x.max() > 1:
+            raise ConfigError("image tensor values must lie in [0, 1]; divide 8-bit images by 255")
+    else:
+        x = to_tensor(image)
+        if x.dim() == 3:
+            x = x[None]
+    if x.shape[1] != model.channels:
+        if model.channels == 3 and x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)
+        elif model.channels == 1 and x.shape[1] == 3:
+            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        else:
+            raise ConfigError(f"image has {x.shape[1]} channels but the model expects {model.channels}")
+    return x.to(device)
+
+
+def _resolve_targets(target: Any, model: Classifier, b: int, device: torch.device) -> Tensor:
+    from steerlens.targets import resolve_target
+
+    if isinstance(target, Tensor):
+        t = target.to(device=device, dtype=torch.long).flatten()
+    elif isinstance(target, (list, tuple)):
+        t = torch.tensor([resolve_target(v, model.class_names) for v in target], device=device)
+    else:
+        t = torch.tensor([resolve_target(target, model.class_names)], device=device)
+    if t.numel() == 1 and b > 1:
+        t = t.expand(b).clone()
+    if t.numel() != b:
+        raise ConfigError(f"got {t.numel()} targets for {b} images")
+    if (t < 0).any() or (t >= model.num_classes).any():
+        raise ConfigError(f"target index out of range 0..{model.num_classes - 1}")
+    return t
+
+
+def morph(
+    model: Classifier,
+    image: Any,
+    target: int | str,
+    method: str = "csp-phase",
+    *,
+    config: MorphConfig | None = None,
+    device: str | torch.device | None = None,
+    **options: Any,
+) -> MorphResult:
+    """Morph one image toward ``target`` class and score every frame.
+
+    Parameters
+    ----------
+    model
+        A :class:`~steerlens.models.base.Classifier` (see :func:`steerlens.load_model`).
+    image
+        Path, PIL image, ``(H, W[, C])`` array or ``(C, H, W)`` / ``(1, C, H, W)`` tensor in [0, 1].
+    target
+        Class index or class name (case-insensitive).
+    method
+        ``csp-phase`` (default, the paper's), ``csp-amplitude``, ``csp-joint``, ``fourier-phase``,
+        ``fourier-amplitude``, ``fourier-joint`` or ``pixel``.
+    config
+        Full :class:`~steerlens.methods.MorphConfig`; ``options`` override its fields.
+    device
+        Torch device; default: the model's.
+    **options
+        Any :class:`~steerlens.methods.MorphConfig` field, e.g. ``frames=12``,
+        ``amplification=[0, 1, 2]``, ``goal_p=0.9``, ``l2_budget=2.0``, ``color="luminance"``.
+
+    Returns
+    -------
+    MorphResult
+
+    Examples
+    --------
+    >>> import steerlens
+    >>> model = steerlens.load_model("efficientnet-lite0")          # doctest: +SKIP
+    >>> res = steerlens.morph(model, "cat.jpg", "tiger cat")         # doctest: +SKIP
+    >>> res.save("out/cat")                                           # doctest: +SKIP
+    """
+    cfg = replace(config or MorphConfig(), method=method, **options).validate()
+    dev = torch.device(device) if device is not None else _model_device(model)
+    x = prepare_image(image, model, dev)
+    if x.shape[0] != 1:
+        raise ConfigError("morph() takes one image; use morph_batch() for several")
+    return morph_batch(model, x, target, cfg, device=dev)[0]
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def morph_batch(
+    model: Classifier,
+    images: Tensor,
+    targets: Any,
+    config: MorphConfig,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> list[MorphResult]:
+    """Morph a batch of images ``(B, C, H, W)`` in [0, 1] toward per-image targets.
+
+    All images share one gradient pass, one vectorised schedule search and batched frame rendering;
+    each gets its own amplification. Returns one :class:`MorphResult` per image.
+    """
+    cfg = config.validate()
+    dev = torch.device(device) if device is not None else _model_device(model)
+    x = images.to(dev).float()
+    b = x.shape[0]
+    t = _resolve_targets(targets, model, b, dev)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    transform = build_transform(cfg, x.shape[1])
+    with torch.no_grad():
+        p0 = torch.softmax(model(x).float(), -1)
+    src = p0.argmax(-1)
+    _check_logits(p0, model)
+    if bool((src == t).any()):
+        warnings.warn(
+            "target equals the source's top-1 class for some image; the morph will only raise its "
+            "confidence",
+            stacklevel=2,
+        )
+    if cfg.regime == "live":
+        results = _live(model, transform, x, t, src, cfg, timings, progress)
+    else:
+        results = _one_step(model, transform, x, t, src, cfg, timings)
+    timings["total"] = time.perf_counter() - start
+    for r in results:
+        r.timings.update(timings)
+    return results
+
+
+def _check_logits(p: Tensor, model: Classifier) -> None:
+    from steerlens.errors import ModelError
+
+    if p.dim() != 2 or p.shape[1] != model.num_classes:
+        raise ModelError(
+            f"model output has shape {tuple(p.shape)}, expected (N, {model.num_classes}); "
+            "the model must return class logits"
+        )
+    if not torch.isfinite(p).all():
+        raise ModelError("model output is not finite (NaN/inf); check the weights and input scaling")
+
+
+def _one_step(
+    model: Classifier,
+    transform: Transform,
+    x: Tensor,
+    t: Tensor,
+    src: Tensor,
+    cfg: MorphConfig,
+    timings: dict[str, float],
+) -> list[MorphResult]:
+    tic = time.perf_counter()
+    with torch.no_grad():
+        coeffs = transform.analyze(x)
+    timings["analyze"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    direction = edit_direction(model, transform, x, t, cfg, source=src, coeffs=coeffs)
+    timings["gradient"] = time.perf_counter() - tic
+    b = x.shape[0]
+    cols = torch.arange(b, device=x.device)
+
+    def evaluate(amps: Tensor) -> tuple[Tensor, Tensor]:
+        fb = render_frames(model, transform, direction, x, amps, cfg.amplitude_weight,
+                           cfg.chunk_size, keep_frames=False)
+        return fb.probs[:, cols, t], fb.l2
+
+    stop_reason = ["explicit"] * b
+    overshoot: list[Overshoot | None] = [None] * b
+    tic = time.perf_counter()
+    if isinstance(cfg.amplification, str):
+        goal_p = None if cfg.l2_budget is not None else cfg.goal_p
+        out = search_amplification(evaluate, b, goal_p=goal_p, l2_budget=cfg.l2_budget, device=x.device)
+        amps = linear_schedule(out.amplification, cfg.frames)
+        for i in range(b):
+            goal = f"p_target >= {cfg.goal_p}" if goal_p is not None else f"L2 >= {cfg.l2_budget}"
+            if bool(out.reached[i]):
+                stop_reason[i] = "reached " + goal
+            elif bool(out.overshoot[i]):
+                stop_reason[i] = "stopped at p_target peak (overshoot)"
+                overshoot[i] = Overshoot(
+                    peak_amplification=float(out.peak_amplification[i] * direction.unit[i]),
+                    peak_p_target=float(out.peak_value[i]),
+                    goal=goal,
+                    message=(
+                        f"p_target peaked at {float(out.peak_value[i]):.3f} and fell before reaching "
+                        f"{goal}; frames stop at the peak (one-step extrapolation overshoots)"
+                    ),
+                )
+            else:
+                stop_reason[i] = f"goal not reached ({goal}); largest amplification searched"
+        timings["search_evaluations"] = float(out.evaluations)
+    else:
+        user = torch.tensor([float(a) for a in cfg.amplification], device=x.device)[:, None]
+        amps = (user / direction.unit[None, :]).expand(-1, b).contiguous()
+    timings["schedule"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    fb = render_frames(model, transform, direction, x, amps, cfg.amplitude_weight, cfg.chunk_size)
+    timings["render"] = time.perf_counter() - tic
+    user_amps = amps * direction.unit[None, :]
+    results = []
+    for i in range(b):
+        res = _to_result(model, fb, i, x[i], t[i], src[i], user_amps[:, i], cfg, "one-step")
+        res.stop_reason = stop_reason[i]
+        res.overshoot = overshoot[i] or _explicit_overshoot(res, cfg)
+        res.settings["raw_max_phase_gradient"] = float(direction.raw_max_phase[i])
+        res.settings["raw_max_log_amplitude_gradient"] = float(direction.raw_max_log_amplitude[i])
+        res.settings["source_loss"] = float(direction.loss[i])
+        results.append(res)
+    return results
+
+
+def _explicit_overshoot(res: MorphResult, cfg: MorphConfig) -> Overshoot | None:
+    over, peak = detect_overshoot(torch.tensor(res.p_target))
+    if not over:
+        return None
+    s = res.scores[peak]
+    return Overshoot(
+        peak_amplification=s.amplification,
+        peak_p_target=s.p_target,
+        goal="explicit schedule",
+        message=(
+            f"p_target peaked at {s.p_target:.3f} (frame {peak}, amplification {s.amplification:.4g}) "
+            f"and fell to {res.final.p_target:.3f} by the last frame"
+        ),
+    )
+
+
+def _to_result(
+    model: Classifier,
+    fb: FrameBatch,
+    i: int,
+    source: Tensor,
+    target: Tensor,
+    src: Tensor,
+    amps: Tensor,
+    cfg: MorphConfig,
+    regime: str,
+) -> MorphResult:
+    names = model.class_names
+    probs = fb.probs[:, i]
+    top1 = probs.argmax(-1)
+    scores = [
+        FrameScore(
+            amplification=float(amps[k]),
+            p_target=float(probs[k, target]),
+            p_source=float(probs[k, src]),
+            top1_index=int(top1[k]),
+            top1_name=names[int(top1[k])],
+            l2=float(fb.l2[k, i]),
+            max_abs_dphi=float(fb.max_abs_dphi[k, i]),
+            frac_wrapped=float(fb.frac_wrapped[k, i]),
+        )
+        for k in range(probs.shape[0])
+    ]
+    return MorphResult(
+        frames=fb.frames[:, i].detach().cpu(),
+        source=source.detach().cpu(),
+        amplifications=[float(a) for a in amps],
+        scores=scores,
+        target=int(target),
+        target_name=names[int(target)],
+        source_class=int(src),
+        source_name=names[int(src)],
+        method=cfg.method,
+        regime=regime,
+        settings=cfg.to_dict(),
+        model_spec=dict(model.spec),
+    )
+
+
+# ----------------------------------------------------------------------------- live regime
+def _live(
+    model: Classifier,
+    transform: Transform,
+    x0: Tensor,
+    t: Tensor,
+    src: Tensor,
+    cfg: MorphConfig,
+    timings: dict[str, float],
+    progress: bool = False,
+) -> list[MorphResult]:
+    """Iterative reference regime: re-analyse the current frame and recompute the gradient each step.
+
+    Each step moves by ``step_size`` normalised units (e.g. a phase cap in radians). It stops per
+    image when ``goal_p`` (or ``l2_budget``, met exactly by bisecting the last step) is reached, or
+    after the explicit schedule's steps.
+    """
+    b = x0.shape[0]
+    cols = torch.arange(b, device=x0.device)
+    step = cfg.step_size or DEFAULT_LIVE_STEP[cfg.edit]
+    if isinstance(cfg.amplification, str):
+        steps = [step] * MAX_LIVE_STEPS
+    else:
+        a = [float(v) for v in cfg.amplification]
+        steps = [max(a[k + 1] - a[k], 0.0) for k in range(len(a) - 1)]
+    zero = torch.zeros(1, b, device=x0.device)
+    tic = time.perf_counter()
+    with torch.no_grad():
+        d0 = edit_direction(model, transform, x0, t, cfg, source=src)
+    first = render_frames(model, transform, d0, x0, zero, cfg.amplitude_weight, cfg.chunk_size)
+    traj_x = [first.frames[0]]
+    traj_p = [first.probs[0]]
+    traj_l2 = [first.l2[0]]
+    cum = [torch.zeros(b, device=x0.device)]
+    active = torch.ones(b, dtype=torch.bool, device=x0.device)
+    x = first.frames[0]
+    reached = torch.zeros(b, dtype=torch.bool, device=x0.device)
+    from tqdm.auto import tqdm
+
+    for s in tqdm(steps, disable=not progress, desc="live steps", leave=False):
+        if not bool(active.any()):
+            break
+        d = edit_direction(model, transform, x, t, cfg, source=src)
+        amps = torch.full((1, b), s, device=x0.device)
+        fb = render_frames(model, transform, d, x0, amps, cfg.amplitude_weight, cfg.chunk_size)
+        nx, p, l2 = fb.frames[0], fb.probs[0], fb.l2[0]
+        if cfg.l2_budget is not None and isinstance(cfg.amplification, str):
+            over = active & (l2 >= cfg.l2_budget)
+            if bool(over.any()):
+                nx, p, l2, frac = _bisect_step(model, transform, d, x0, s, cfg, over, nx, p, l2)
+                amps = amps * torch.where(over, frac, torch.ones_like(frac))[None]
+        keep = active[:, None, None, None]
+        x = torch.where(keep, nx, x)
+        traj_x.append(x)
+        traj_p.append(torch.where(active[:, None], p, traj_p[-1]))
+        traj_l2.append(torch.where(active, l2, traj_l2[-1]))
+        cum.append(cum[-1] + torch.where(active, amps[0], torch.zeros_like(amps[0])))
+        if isinstance(cfg.amplification, str):
+            done = (l2 >= cfg.l2_budget - 1e-6) if cfg.l2_budget is not None else (p[cols, t] >= cfg.goal_p)
+            reached |= active & done
+            active &= ~done
+    timings["live_steps"] = float(len(traj_x) - 1)
+    timings["render"] = time.perf_counter() - tic
+    xs, ps, l2s, cs = (torch.stack(v, 0) for v in (traj_x, traj_p, traj_l2, cum))
+    if isinstance(cfg.amplification, str) and xs.shape[0] > cfg.frames:
+        idx = torch.linspace(0, xs.shape[0] - 1, cfg.frames).round().long()
+        xs, ps, l2s, cs = xs[idx], ps[idx], l2s[idx], cs[idx]
+    z = torch.zeros(xs.shape[0], b, device=x0.device)
+    fb = FrameBatch(frames=xs, probs=ps, l2=l2s, max_abs_dphi=z, frac_wrapped=z)
+    out = []
+    for i in range(b):
+        res = _to_result(model, fb, i, x0[i], t[i], src[i], cs[:, i], cfg, "live")
+        if isinstance(cfg.amplification, str):
+            goal = f"L2 >= {cfg.l2_budget}" if cfg.l2_budget is not None else f"p_target >= {cfg.goal_p}"
+            res.stop_reason = ("reached " if bool(reached[i]) else "not reached: ") + goal
+        res.settings["live_step_size"] = step
+        out.append(res)
+    return out
+
+
+def _bisect_step(model, transform, d: EditDirection, x0, s, cfg, over, nx, p, l2, rounds: int = 12):
+    """Shrink the last live step of the images in ``over`` so their L2 meets the budget exactly."""
+    b = x0.shape[0]
+    lo = torch.zeros(b, device=x0.device)
+    hi = torch.ones(b, device=x0.device)
+    for _ in range(rounds):
+        mid = (lo + hi) / 2
+        fb = render_frames(model, transform, d, x0, (mid * s)[None], cfg.amplitude_weight, cfg.chunk_size)
+        ok = fb.l2[0] >= cfg.l2_budget
+        hi = torch.where(ok, mid, hi)
+        lo = torch.where(ok, lo, mid)
+    fb = render_frames(model, transform, d, x0, (hi * s)[None], cfg.amplitude_weight, cfg.chunk_size)
+    sel = over[:, None, None, None]
+    frac = torch.where(over, hi, torch.ones_like(hi))
+    return (
+        torch.where(sel, fb.frames[0], nx),
+        torch.where(over[:, None], fb.probs[0], p),
+        torch.where(over, fb.l2[0], l2),
+        frac,
+    )
+
+
+# ----------------------------------------------------------------------------- compare
+def compare(
+    model: Classifier,
+    image: Any,
+    target: int | str,
+    methods: Sequence[str] = COMPARE_METHODS,
+    l2_budget: float | None = None,
+    reference: str = "csp-phase",
+    device: str | torch.device | None = None,
+    **options: Any,
+) -> dict[str, MorphResult]:
+    """Run several methods on one image, each taken to the same final pixel L2.
+
+    If ``l2_budget`` is not given, the ``reference`` method is first run with ``auto`` toward
+    ``goal_p`` and its final L2 becomes the shared budget.
+
+    Examples
+    --------
+    >>> res = compare(model, "cat.jpg", "tiger cat")   # doctest: +SKIP
+    >>> {m: round(r.final.l2, 2) for m, r in res.items()}  # doctest: +SKIP
+    {'pixel': 9.1, 'fourier-phase': 9.1, 'csp-phase': 9.1, ...}
+    """
+    options.pop("amplification", None)
+    results: dict[str, MorphResult] = {}
+    if l2_budget is None:
+        ref = morph(model, image, target, reference, device=device, **options)
+        l2_budget = ref.final.l2
+        if l2_budget <= 1e-6:
+            raise ConfigError("the reference morph did not move the image; pass an explicit --budget")
+    for m in methods:
+        results[m] = morph(model, image, target, m, device=device, l2_budget=l2_budget, **options)
+    for r in results.values():
+        r.settings["matched_l2_budget"] = l2_budget
+    return results
