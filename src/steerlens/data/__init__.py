@@ -1,0 +1,1 @@
+"""Image loading and datasets: files and bundled photos (``images``), synthetic families, MNIST."""

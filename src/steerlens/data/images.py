@@ -1,0 +1,318 @@
+"""Load, convert and save images as float tensors in ``[0, 1]`` of shape ``(1, C, H, W)``.
+
+Decoding goes through Pillow. Conventions:
+
+* Transparency (RGBA, LA, palette images with a transparent colour) is composited onto **white**,
+  the way viewers and browsers show it, so a transparent background does not turn black.
+* 16-bit images (Pillow modes ``I;16*`` and ``I``) are scaled by 1/65535; 8-bit by 1/255.
+* EXIF orientation is applied, so phone photos come out upright.
+* Resizing scales the image so it covers ``size`` and centre-crops the rest (torchvision's
+  ``Resize(min(size))`` + ``CenterCrop(size)`` for square sizes), with Pillow's antialiased
+  bicubic filter applied to float data, so 16-bit precision survives.
+* Grayscale uses ITU-R 601 luma ``0.299 R + 0.587 G + 0.114 B``; gray to RGB repeats the channel.
+
+Bundled demo photos (:func:`builtin_images`) come from scikit-image and matplotlib, which are
+installed with steerlens, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor
+
+from steerlens.errors import ImageError
+
+Size = tuple[int, int]
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_BUILTIN_PREFIX = "builtin:"
+
+
+# ----------------------------------------------------------------------------- loading
+def load_image(
+    path: str | Path,
+    size: Size | int | None = None,
+    channels: int = 3,
+    min_size: int | None = None,
+) -> Tensor:
+    """Read an image file as a ``(1, C, H, W)`` float32 tensor in ``[0, 1]``.
+
+    Parameters
+    ----------
+    path
+        Image file (anything Pillow reads: PNG, JPEG, TIFF, BMP, WebP, GIF...). ``"builtin:NAME"``
+        loads a bundled demo photo (see :func:`builtin_images`) unless a file of that name exists.
+    size
+        ``(H, W)`` (or one int for a square) to resize and centre-crop to; ``None`` keeps the size.
+    channels
+        1 (grayscale) or 3 (RGB).
+    min_size
+        Smallest allowed side of the image *as stored*, e.g. what a pyramid needs.
+
+    Returns
+    -------
+    Tensor
+        ``(1, channels, H, W)``, float32, values in ``[0, 1]``.
+
+    Raises
+    ------
+    ImageError
+        Missing, empty, corrupt or too small file (one-line message saying what to do).
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> import numpy as np, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "gray.png")
+    >>> Image.fromarray(np.full((30, 40), 255, np.uint8)).save(p)
+    >>> x = load_image(p, size=(16, 16), channels=3)
+    >>> tuple(x.shape), float(x.min())
+    ((1, 3, 16, 16), 1.0)
+    """
+    p = Path(path)
+    if str(path).startswith(_BUILTIN_PREFIX) and not p.exists():
+        return load_builtin(str(path)[len(_BUILTIN_PREFIX) :], size=size, channels=channels)
+    _check_file(p)
+    try:
+        with Image.open(p) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            arr = _pil_to_float(img)
+    except Image.DecompressionBombError:
+        raise ImageError(
+            f"image {p} is too large to decode safely; downscale it (e.g. to 4096 px) first"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        # UnidentifiedImageError is an OSError too: test it first.
+        if isinstance(err, UnidentifiedImageError):
+            reason = "not a recognised image format"
+        elif isinstance(err, OSError):
+            reason = f"truncated or corrupt ({_first_line(err)})"
+        else:
+            reason = f"corrupt ({_first_line(err)})"
+        raise ImageError(f"cannot read image {p}: {reason}; re-save it as PNG or JPEG") from None
+    if min_size is not None and min(arr.shape[:2]) < min_size:
+        raise ImageError(
+            f"image {p} is {arr.shape[1]}x{arr.shape[0]} px, too small (at least {min_size} px "
+            "per side needed); use a larger image"
+        )
+    return _finish(arr, size, channels)
+
+
+def to_tensor(image: np.ndarray | Image.Image, channels: int | None = None) -> Tensor:
+    """Convert an array or PIL image to a ``(1, C, H, W)`` float32 tensor in ``[0, 1]``.
+
+    Parameters
+    ----------
+    image
+        PIL image, or array shaped ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)`` with C in 1, 3, 4.
+        Integer arrays are scaled by their type's range (uint8: 255, uint16: 65535); float arrays
+        must already be in ``[0, 1]``. A fourth channel is alpha and is composited onto white.
+    channels
+        Convert to 1 or 3 channels; ``None`` keeps 1 or 3.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_tensor(np.full((4, 5, 3), 255, np.uint8)).shape
+    torch.Size([1, 3, 4, 5])
+    """
+    if isinstance(image, Image.Image):
+        arr = _pil_to_float(image)
+    else:
+        arr = _array_to_float(np.asarray(image))
+    return _finish(arr, None, channels)
+
+
+def save_image(image: Tensor | np.ndarray, path: str | Path) -> Path:
+    """Write an image in ``[0, 1]`` as an 8-bit file; the format follows the extension.
+
+    Parameters
+    ----------
+    image
+        ``(H, W)``, ``(C, H, W)`` or ``(1, C, H, W)`` with C in 1 or 3; values are clipped to [0, 1].
+    path
+        Output file; parent directories are created.
+
+    Examples
+    --------
+    >>> import torch, tempfile, os
+    >>> p = save_image(torch.ones(1, 3, 8, 8), os.path.join(tempfile.mkdtemp(), "white.png"))
+    >>> load_image(p).shape
+    torch.Size([1, 3, 8, 8])
+    """
+    x = image.detach().float().cpu().numpy() if isinstance(image, Tensor) else np.asarray(image)
+    if x.ndim == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"save_image takes one image, got a batch of {x.shape[0]}")
+        x = x[0]
+    if x.ndim == 3:
+        x = x[0] if x.shape[0] == 1 else np.moveaxis(x, 0, -1)
+    u8 = np.round(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(u8).save(out)
+    return out
+
+
+# ----------------------------------------------------------------------------- built-in photos
+def builtin_images() -> dict[str, Callable[[], np.ndarray | Path]]:
+    """Bundled demo photos: name -> loader returning an array or a file path (no downloads).
+
+    ``chelsea`` (a cat; EfficientNet-Lite0 says Egyptian cat), ``coffee`` (espresso), ``astronaut``,
+    ``rocket``, ``camera`` (grayscale) from scikit-image, and ``grace_hopper`` (military uniform)
+    from matplotlib's sample data.
+
+    Examples
+    --------
+    >>> sorted(builtin_images())[:3]
+    ['astronaut', 'camera', 'chelsea']
+    """
+
+    def skimage_loader(name: str) -> Callable[[], np.ndarray]:
+        def load() -> np.ndarray:
+            from skimage import data
+
+            return np.asarray(getattr(data, name)())
+
+        return load
+
+    def grace_hopper() -> Path:
+        from matplotlib import cbook
+
+        return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+    images: dict[str, Callable[[], np.ndarray | Path]] = {
+        name: skimage_loader(name)
+        for name in ("astronaut", "camera", "chelsea", "coffee", "rocket")
+    }
+    images["grace_hopper"] = grace_hopper
+    return images
+
+
+def load_builtin(name: str, size: Size | int | None = None, channels: int = 3) -> Tensor:
+    """Load a bundled demo photo (see :func:`builtin_images`) like :func:`load_image`.
+
+    Examples
+    --------
+    >>> load_builtin("chelsea", size=(224, 224)).shape
+    torch.Size([1, 3, 224, 224])
+    """
+    images = builtin_images()
+    if name not in images:
+        close = difflib.get_close_matches(name, images, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ImageError(
+            f"unknown built-in image {name!r}; {hint}choose one of {', '.join(sorted(images))}"
+        )
+    source = images[name]()
+    if isinstance(source, Path):
+        return load_image(source, size=size, channels=channels)
+    return _finish(_array_to_float(source), size, channels)
+
+
+# ----------------------------------------------------------------------------- internals
+def _check_file(p: Path) -> None:
+    if not p.exists():
+        raise ImageError(f"image file {p} does not exist; check the path")
+    if p.is_dir():
+        raise ImageError(f"{p} is a directory, not an image file; pass one image file")
+    if p.stat().st_size == 0:
+        raise ImageError(f"image file {p} is empty (0 bytes); re-export or re-download it")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _pil_to_float(img: Image.Image) -> np.ndarray:
+    """Decode any Pillow mode to ``(H, W, C)`` float32 in [0, 1] with C in 1 or 3."""
+    mode = img.mode
+    if mode.startswith("I;16") or mode == "I":
+        arr = np.asarray(img).astype(np.float32) / 65535.0
+        return np.clip(arr, 0.0, 1.0)[..., None]
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        if arr.size and np.nanmax(arr) > 1.0:
+            arr = arr / 255.0
+        return np.clip(np.nan_to_num(arr), 0.0, 1.0)[..., None]
+    has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in img.info
+    if has_alpha:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+        return _composite_white(rgba)
+    if mode in ("1", "L"):
+        return (np.asarray(img.convert("L"), dtype=np.float32) / 255.0)[..., None]
+    if mode == "P" and img.palette is not None and img.palette.mode == "L":
+        return (np.asarray(img.convert("L"), dtype=np.float32) / 255.0)[..., None]
+    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _composite_white(rgba: np.ndarray) -> np.ndarray:
+    alpha = rgba[..., 3:4]
+    return rgba[..., :3] * alpha + (1.0 - alpha)
+
+
+def _array_to_float(arr: np.ndarray) -> np.ndarray:
+    """Array in any common layout/dtype -> ``(H, W, C)`` float32 in [0, 1], C in 1 or 3."""
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    elif arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4) and arr.shape[0] in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
+        raise ImageError(
+            f"image array has shape {arr.shape}; expected (H, W), (H, W, C) or (C, H, W), C in 1, 3, 4"
+        )
+    if arr.dtype == bool:
+        out = arr.astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.integer):
+        out = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+    else:
+        out = arr.astype(np.float32)
+        if out.size and (not np.isfinite(out).all() or out.min() < 0.0 or out.max() > 1.0):
+            raise ImageError(
+                "float image values must be finite and in [0, 1]; divide 8-bit data by 255"
+            )
+    if out.shape[-1] == 4:
+        out = _composite_white(out)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _finish(arr: np.ndarray, size: Size | int | None, channels: int | None) -> Tensor:
+    if channels is not None and channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    if channels == 1 and arr.shape[-1] == 3:
+        arr = (arr @ _LUMA)[..., None]
+    elif channels == 3 and arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    if size is not None:
+        arr = _resize_crop(arr, (size, size) if isinstance(size, int) else tuple(size))
+    x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32))
+    return x[None]
+
+
+def _resize_crop(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale so the image covers ``size`` (H, W), then centre-crop; bicubic, antialiased."""
+    th, tw = int(size[0]), int(size[1])
+    h, w = arr.shape[:2]
+    if (h, w) == (th, tw):
+        return arr
+    scale = max(th / h, tw / w)
+    nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
+    top, left = round((nh - th) / 2.0), round((nw - tw) / 2.0)
+    sy, sx = nh / h, nw / w
+    box = (left / sx, top / sy, (left + tw) / sx, (top + th) / sy)
+    chans = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(arr[..., c], dtype=np.float32)).resize(
+                (tw, th), Image.Resampling.BICUBIC, box=box
+            )
+        )
+        for c in range(arr.shape[-1])
+    ]
+    return np.clip(np.stack(chans, axis=-1), 0.0, 1.0)

@@ -1,0 +1,108 @@
+"""The one-step extrapolation and its schedules on a real trained MNIST CNN and EfficientNet-Lite0."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from steerlens.methods import MorphConfig
+from steerlens.morph import compare, morph, morph_batch
+from steerlens.schedule import search_amplification
+
+
+def _pairs(split, model, n=50):
+    """n held-out test digits with target = a class other than the driver's top-1 (cycled)."""
+    x = split.x_test[:n]
+    with torch.no_grad():
+        top = model(x).argmax(1)
+    offsets = torch.arange(n) % 9 + 1
+    return x, (top + offsets) % 10
+
+
+def test_target_probability_rises_at_first_nonzero_amplification(mnist_split, mnist_model):
+    x, t = _pairs(mnist_split, mnist_model)
+    res = morph_batch(mnist_model, x, t, MorphConfig(amplification=[0.0, 0.05]))
+    rose = [r.scores[1].p_target > r.scores[0].p_target for r in res]
+    assert sum(rose) / len(rose) >= 0.9
+
+
+@pytest.mark.parametrize("method", ["csp-phase", "csp-amplitude", "csp-joint", "fourier-phase", "pixel"])
+def test_zero_amplification_reproduces_source(mnist_split, mnist_model, method):
+    x = mnist_split.x_test[:4]
+    res = morph_batch(mnist_model, x, torch.tensor([8, 8, 8, 8]),
+                      MorphConfig(method=method, amplification=[0.0, 0.1]))
+    for r, src in zip(res, x):
+        assert float((r.frames[0] - src).abs().max()) <= 1e-5
+        assert r.scores[0].l2 <= 1e-4
+
+
+def test_auto_reaches_goal_probability_or_reports_overshoot(mnist_split, mnist_model):
+    x, t = _pairs(mnist_split, mnist_model, n=12)
+    res = morph_batch(mnist_model, x, t, MorphConfig(goal_p=0.9, frames=6))
+    for r in res:
+        if r.stop_reason.startswith("reached"):
+            assert r.final.p_target >= 0.9
+            # the search returns the smallest such amplification (to within its refinement)
+            assert r.scores[-2].p_target < 0.9 or r.scores[-2].amplification < r.final.amplification
+        elif r.overshoot is not None:
+            assert r.overshoot.peak_p_target < 0.9
+            assert r.final.p_target == pytest.approx(r.overshoot.peak_p_target, abs=0.05)
+        else:
+            assert r.final.p_target < 0.9
+    assert sum(r.stop_reason.startswith("reached") for r in res) >= 6
+
+
+@pytest.mark.parametrize("method", ["csp-phase", "pixel", "fourier-phase"])
+def test_auto_meets_l2_budget(mnist_split, mnist_model, method):
+    x = mnist_split.x_test[:6]
+    res = morph_batch(mnist_model, x, torch.full((6,), 8), MorphConfig(method=method, l2_budget=2.0, frames=4))
+    attained = [r for r in res if r.stop_reason.startswith("reached")]
+    assert len(attained) >= 5
+    for r in attained:
+        assert r.final.l2 == pytest.approx(2.0, rel=0.02)
+
+
+def test_search_stops_at_peak_when_probability_collapses():
+    """A curve that peaks at 0.6 and falls (one-step overshoot) is flagged, not forced to the goal."""
+    def evaluate(a):
+        p = 0.6 * torch.exp(-((torch.log(a.clamp_min(1e-9)) - 0.0) ** 2))
+        return p, a
+    out = search_amplification(evaluate, 1, goal_p=0.9)
+    assert not bool(out.reached[0]) and bool(out.overshoot[0])
+    assert float(out.amplification[0]) == pytest.approx(1.0, rel=0.3)
+    assert float(out.peak_value[0]) == pytest.approx(0.6, abs=0.02)
+
+
+def test_live_regime_reaches_goal_and_returns_same_type(mnist_split, mnist_model):
+    x = mnist_split.x_test[:3]
+    res = morph_batch(mnist_model, x, torch.full((3,), 8), MorphConfig(regime="live", frames=6))
+    for r in res:
+        assert r.regime == "live" and r.frames.shape[0] <= 6
+        assert r.final.p_target >= 0.9 or "not reached" in r.stop_reason
+        assert r.final.p_target > r.scores[0].p_target
+    assert sum(r.final.p_target >= 0.9 for r in res) >= 2
+
+
+def test_live_regime_meets_l2_budget(mnist_split, mnist_model):
+    x = mnist_split.x_test[:3]
+    res = morph_batch(mnist_model, x, torch.full((3,), 8),
+                      MorphConfig(regime="live", l2_budget=1.5, frames=5))
+    for r in res:
+        assert r.final.l2 == pytest.approx(1.5, rel=0.02)
+
+
+def test_compare_matches_final_l2(mnist_split, mnist_model):
+    res = compare(mnist_model, mnist_split.x_test[0], "8", frames=4)
+    budgets = {m: r.final.l2 for m, r in res.items() if r.stop_reason.startswith("reached")}
+    assert len(budgets) >= 4
+    ref = res["csp-phase"].settings["matched_l2_budget"]
+    for l2 in budgets.values():
+        assert l2 == pytest.approx(ref, rel=0.02)
+
+
+@pytest.mark.slow
+def test_lite0_cat_to_tiger_cat_probability_rises(lite0, chelsea_224):
+    r = morph(lite0, chelsea_224, "tiger cat", frames=4)
+    assert r.source_name in ("Egyptian cat", "tiger cat", "tabby")
+    assert r.final.p_target > r.scores[0].p_target + 0.2
+    assert r.frames.shape == (4, 3, 224, 224)
