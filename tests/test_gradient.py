@@ -43,7 +43,8 @@ def test_phase_and_log_amplitude_gradients_match_finite_differences(which):
     def loss_with(band_idx: int, flat_idx: int, h: float) -> float:
         bands = [b.clone() for b in coeffs.bands]
         flat = bands[band_idx].reshape(-1)
-        factor = torch.exp(torch.tensor(1j * h)) if which == "phase" else torch.exp(torch.tensor(h))
+        arg = torch.tensor(1j * h, dtype=torch.complex128) if which == "phase" else torch.tensor(h, dtype=torch.float64)
+        factor = torch.exp(arg)
         flat[flat_idx] = flat[flat_idx] * factor.to(flat.dtype)
         with torch.no_grad():
             out = model(tr.synthesize(coeffs.with_bands(bands)))

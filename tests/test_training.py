@@ -180,11 +180,12 @@ def test_same_seed_gives_identical_weights(small):
 
 
 def test_robust_training_gives_higher_robust_accuracy(small):
-    kw = dict(seed=0, epochs=2, eps=2.0, eval_n=300, eval_steps=10)
+    # 1000 digits, 2 epochs of batch 16: measured std 0.25-0.28 vs robust 0.45-0.52 (seeds 0, 1)
+    kw = dict(seed=0, epochs=2, eps=2.0, batch_size=16, eval_n=200, eval_steps=10)
     _, std = train_classifier(small, "cnn", robust=False, **kw)
     _, rob = train_classifier(small, "cnn", robust=True, **kw)
-    assert std["clean_acc"] > 0.85 and rob["clean_acc"] > 0.8
-    assert rob["robust_acc"] > std["robust_acc"] + 0.15
+    assert std["clean_acc"] > 0.8 and rob["clean_acc"] > 0.7
+    assert rob["robust_acc"] > std["robust_acc"] + 0.1
 
 
 def test_split_datasets_are_cached_by_content(cache_dir, split):

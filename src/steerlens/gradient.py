@@ -72,11 +72,11 @@ def target_loss(
     >>> target_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([1]), None).item()  # log 2
     0.6931471824645996
     """
+    lg = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
     if kind == "nll":
-        return F.cross_entropy(logits.float(), target, reduction="none")
+        return F.cross_entropy(lg, target, reduction="none")
     if source is None:
         raise ValueError("margin loss needs the source class")
-    lg = logits.float()
     return lg.gather(1, source[:, None])[:, 0] - lg.gather(1, target[:, None])[:, 0]
 
 

@@ -360,8 +360,7 @@ def _live(
         steps = [max(a[k + 1] - a[k], 0.0) for k in range(len(a) - 1)]
     zero = torch.zeros(1, b, device=x0.device)
     tic = time.perf_counter()
-    with torch.no_grad():
-        d0 = edit_direction(model, transform, x0, t, cfg, source=src)
+    d0 = edit_direction(model, transform, x0, t, cfg, source=src)
     first = render_frames(model, transform, d0, x0, zero, cfg.amplitude_weight, cfg.chunk_size)
     traj_x = [first.frames[0]]
     traj_p = [first.probs[0]]
