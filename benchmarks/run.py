@@ -206,6 +206,11 @@ def paired_ratio(num: list[float], den: list[float]) -> float:
     return float(statistics.median(a / b for a, b in zip(num, den)))
 
 
+def _sub_repeats(settings: Settings) -> int:
+    """Repeats of the secondary comparisons (breakdown, live): about half, at least 3 if possible."""
+    return settings.repeats if settings.repeats < 3 else max(3, settings.repeats // 2)
+
+
 def _ms(ts: list[float]) -> float:
     return round(1e3 * statistics.median(ts), 3)
 
@@ -461,11 +466,8 @@ def bench_morph(settings: Settings, device: torch.device, live: bool = True,
             "morph_internal_timings_ms": {k: round(1e3 * v, 3) for k, v in timings.items()
                                           if k != "search_evaluations"},
         }
-        if settings.quick and case.model != "efficientnet-lite0":
-            comp_repeats = 0
-        else:
-            comp_repeats = max(3, settings.repeats // 2)
-        if comp_repeats:
+        comp_repeats = _sub_repeats(settings)
+        if not (settings.quick and case.model != "efficientnet-lite0"):
             with precision(settings, device), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 comps = bench.components()
@@ -490,7 +492,7 @@ def bench_live(bench: MorphBench, settings: Settings) -> dict[str, Any]:
     rec: dict[str, Any] = {"case": case.name, "frames": case.frames, "batch": case.batch}
     try:
         tl = time_interleaved({"one-step": lambda: bench.run("morph"), "live": lambda: bench.run("live")},
-                              max(3, settings.repeats // 2), settings.warmup, bench.device)
+                              _sub_repeats(settings), settings.warmup, bench.device)
     except Exception as exc:  # noqa: BLE001 - report any library failure, keep benchmarking
         rec["error"] = f"{type(exc).__name__}: {exc}"
         _log(f"{case.name}: live regime failed: {rec['error']}")

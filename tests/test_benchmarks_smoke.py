@@ -42,7 +42,7 @@ def _finite_numbers(obj, path="report"):
 
 
 def test_smallest_cases_write_a_complete_finite_report(bench, tmp_path):
-    settings = bench.Settings(quick=True, repeats=1, warmup=0, threads=1)
+    settings = bench.Settings(repeats=1, warmup=0, threads=1)
     device = torch.device("cpu")
     case = bench.MorphCase("mnist-cnn", 28, 4, 1)
     skipped: list[str] = []

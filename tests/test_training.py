@@ -151,8 +151,19 @@ def test_get_or_train_mnist_cnn(trained, split, cache_dir):
     meta_files = list(cache_dir.glob("mnist-cnn-*.json"))
     assert len(meta_files) == 1
     meta = json.loads(meta_files[0].read_text())
-    for key in ("dataset", "arch", "robust", "eval_eps", "seed", "epochs", "clean_acc",
-                "robust_acc", "train_time_s", "torch_version", "weights_sha256"):
+    for key in (
+        "dataset",
+        "arch",
+        "robust",
+        "eval_eps",
+        "seed",
+        "epochs",
+        "clean_acc",
+        "robust_acc",
+        "train_time_s",
+        "torch_version",
+        "weights_sha256",
+    ):
         assert key in meta
     assert meta["dataset"] == "mnist" and meta["arch"] == "cnn" and meta["robust"] is False
     assert not list(cache_dir.glob(".*tmp"))  # atomic writes leave no temporaries
@@ -170,7 +181,7 @@ def test_second_call_loads_identical_weights_fast(trained):
 
 
 def test_same_seed_gives_identical_weights(small):
-    kw = dict(epochs=1, eval_n=50, eval_steps=2)
+    kw = {"epochs": 1, "eval_n": 50, "eval_steps": 2}
     a, _ = train_classifier(small, "cnn", seed=5, **kw)
     b, _ = train_classifier(small, "cnn", seed=5, **kw)
     c, _ = train_classifier(small, "cnn", seed=6, **kw)
@@ -181,7 +192,7 @@ def test_same_seed_gives_identical_weights(small):
 
 def test_robust_training_gives_higher_robust_accuracy(small):
     # 1000 digits, 2 epochs of batch 16: measured std 0.25-0.28 vs robust 0.45-0.52 (seeds 0, 1)
-    kw = dict(seed=0, epochs=2, eps=2.0, batch_size=16, eval_n=200, eval_steps=10)
+    kw = {"seed": 0, "epochs": 2, "eps": 2.0, "batch_size": 16, "eval_n": 200, "eval_steps": 10}
     _, std = train_classifier(small, "cnn", robust=False, **kw)
     _, rob = train_classifier(small, "cnn", robust=True, **kw)
     assert std["clean_acc"] > 0.8 and rob["clean_acc"] > 0.7

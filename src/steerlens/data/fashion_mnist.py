@@ -19,7 +19,7 @@ import torch
 from steerlens.data.mnist import Split
 from steerlens.errors import ConfigError
 
-__all__ = ["FASHION_MNIST_CLASSES", "DEFAULT_DIR", "fashion_mnist_available", "load_fashion_mnist"]
+__all__ = ["DEFAULT_DIR", "FASHION_MNIST_CLASSES", "fashion_mnist_available", "load_fashion_mnist"]
 
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES: list[str] = [
@@ -63,7 +63,8 @@ def fashion_mnist_available(root: str | os.PathLike | None = None) -> bool:
 def _read_idx(path: Path, magic: int) -> np.ndarray:
     """Parse a gzipped IDX file (big-endian header: magic, dims..., then uint8 data)."""
     try:
-        raw = gzip.open(path).read()
+        with gzip.open(path) as f:
+            raw = f.read()
     except (OSError, EOFError) as exc:
         raise ConfigError(
             f"cannot read Fashion-MNIST file {path} ({exc}); reinstall it with: "
@@ -76,8 +77,10 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
     shape = tuple(int(s) for s in header[1:])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 * (1 + ndim))
     if data.size != int(np.prod(shape)):
-        raise ConfigError(f"{path} is truncated; reinstall it with: sudo apt-get install "
-                          "--reinstall dataset-fashion-mnist")
+        raise ConfigError(
+            f"{path} is truncated; reinstall it with: sudo apt-get install "
+            "--reinstall dataset-fashion-mnist"
+        )
     return data.reshape(shape)
 
 

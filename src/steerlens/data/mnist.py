@@ -68,7 +68,7 @@ class Split:
         """Number of classes."""
         return len(self.class_names)
 
-    def train_subset(self, n: int, seed: int = 0) -> "Split":
+    def train_subset(self, n: int, seed: int = 0) -> Split:
         """A copy whose training set is a stratified random subset of ``n`` images.
 
         The test set is shared (not copied). Useful for quick experiments and tests.

@@ -29,12 +29,14 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -392,7 +394,7 @@ def train_classifier(
             net, split.x_test[eval_idx], split.y_test[eval_idx], recipe.eps, eval_steps
         ),
         "eps": recipe.eps,
-        "eval_n": int(len(eval_idx)),
+        "eval_n": len(eval_idx),
         "eval_steps": eval_steps,
         "train_time_s": round(train_time, 3),
         "final_loss": round(loss_ema, 5),
@@ -474,7 +476,15 @@ def _load_cached(stem: Path) -> Classifier | None:
             raise ValueError("weights do not match the SHA-256 in the metadata")
         net = build(meta["arch"], meta["channels"], len(meta["class_names"]), meta["input_size"])
         net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
-    except Exception as exc:  # any damage: retrain rather than fail
+    except (
+        OSError,
+        EOFError,
+        KeyError,
+        TypeError,
+        ValueError,
+        RuntimeError,
+        pickle.UnpicklingError,
+    ) as exc:  # any damage: retrain rather than fail
         warnings.warn(f"ignoring damaged model cache {stem} ({exc}); retraining", stacklevel=3)
         return None
     return _wrap(net, meta)
@@ -511,7 +521,9 @@ def _resolve_dataset(
         if not isinstance(split, Split):
             raise ConfigError(f"dataset callable returned {type(split).__name__}, not a Split")
         return _base_name(split.name), lambda: split, split
-    raise ConfigError(f"dataset must be a name, a Split or a callable (got {type(dataset).__name__})")
+    raise ConfigError(
+        f"dataset must be a name, a Split or a callable (got {type(dataset).__name__})"
+    )
 
 
 def get_or_train(
