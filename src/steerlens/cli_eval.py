@@ -78,6 +78,7 @@ def experiment(
     datasets: Optional[str] = typer.Option(None, "--datasets", help="Override the datasets, e.g. synthetic-translation,synthetic-scale."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results folder (default results/NAME, results/NAME-quick with --quick)."),
     quick: bool = typer.Option(False, "--quick", help="Few sources, one budget, cheap metrics (for tests)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice); 1 on a shared machine."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Run (or resume) an evaluation experiment; writes JSON, markdown, figures and a README."""
@@ -101,6 +102,10 @@ def experiment(
     spec = replace(spec, **updates).validate()
     out = out or Path("results") / (f"{name}-quick" if quick else name)
     command = "steerlens " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
     echo = (lambda m: None) if quiet else typer.echo
     report = run_experiment(spec, out, command=command, progress=not quiet, echo=echo)

@@ -116,6 +116,21 @@ def search_amplification(
         peak_p = torch.where(better, cp.amax(0), peak_p)
         peak_amp = torch.where(better, cand[cp.argmax(0), cols], peak_amp)
 
+    if goal_p is not None and bool((~reached).any()):
+        # refine the peak of the missed images between the grid neighbours of their grid peak
+        g_lo = grid[(peak_idx - 1).clamp_min(0)]
+        g_hi = grid[(peak_idx + 1).clamp_max(len(grid) - 1)]
+        for _ in range(2):
+            frac = torch.linspace(0, 1, REFINE_POINTS + 2, device=device, dtype=grid.dtype)[1:-1]
+            cand = g_lo[None, :] + frac[:, None] * (g_hi - g_lo)[None, :]
+            cp, _ = evaluate(cand)
+            evaluations += cand.numel()
+            j = cp.argmax(0)
+            better = (~reached) & (cp[j, cols] > peak_p)
+            peak_p = torch.where(better, cp[j, cols], peak_p)
+            peak_amp = torch.where(better, cand[j, cols], peak_amp)
+            step = (g_hi - g_lo) / (REFINE_POINTS + 1)
+            g_lo, g_hi = (peak_amp - step).clamp_min(0), peak_amp + step
     if goal_p is not None:
         chosen = torch.where(reached, hi, peak_amp)
     else:

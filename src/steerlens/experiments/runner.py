@@ -121,6 +121,11 @@ def git_commit(start: str | Path = ".") -> str:
     return "unknown"
 
 
+def _commit() -> str:
+    c = git_commit(Path.cwd())
+    return c if c != "unknown" else git_commit(Path(__file__).parent)
+
+
 def machine_info() -> dict[str, Any]:
     """Host, CPU, thread count and library versions, for the results README."""
     from steerlens import __version__
@@ -396,13 +401,18 @@ def _write_outputs(
     compute_s = sum(r["morph_s"] + r["score_s"] for r in runtimes)
     provenance = {
         "command": command or " ".join(["steerlens", *sys.argv[1:]]),
-        "git_commit": git_commit(out),
+        "git_commit": _commit(),
         "machine": machine_info(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "runtime_this_run_s": round(runtime, 1),
         "compute_all_cases_s": round(compute_s, 1),
         "new_cases_this_run": n_new,
     }
+    history_path = out / "runs.jsonl"
+    with open(history_path, "a") as f:
+        f.write(json.dumps({k: provenance[k] for k in (
+            "command", "git_commit", "date", "runtime_this_run_s", "new_cases_this_run")}) + "\n")
+    history = [json.loads(x) for x in history_path.read_text().splitlines() if x.strip()]
     goals = goal_report(spec.name, rows)
     spec_d = asdict(spec)
     (out / "results.json").write_text(json.dumps(
@@ -424,6 +434,11 @@ def _write_outputs(
         f"- date: {provenance['date']}",
         f"- runtime of this invocation: {runtime:.0f} s ({n_new} new cases; the rest from "
         f"`cases.jsonl`); compute of all cases (morph + metrics): {compute_s:.0f} s",
+        "",
+        "Invocations that filled `cases.jsonl` (each resumes the previous; `runs.jsonl`):",
+        "",
+        *[f"- `{h['command']}` at {h['date']}: {h['new_cases_this_run']} new cases, "
+          f"{h['runtime_this_run_s']:.0f} s" for h in history],
         "",
         "## Protocol",
         "",

@@ -319,7 +319,8 @@ def train_classifier(
         The trained network in eval mode, taking images in ``[0, 1]``.
     metrics : dict
         ``clean_acc``, ``robust_acc`` (both on the test set), ``eps``, ``eval_n``,
-        ``eval_steps``, ``train_time_s``, ``final_loss``, ``n_train`` and the resolved recipe.
+        ``eval_steps``, ``train_time_s`` (wall), ``train_cpu_s`` (process CPU time, all
+        threads), ``threads``, ``final_loss``, ``n_train`` and the resolved recipe.
 
     Examples
     --------
@@ -353,7 +354,7 @@ def train_classifier(
     opt = torch.optim.Adam(net.parameters(), lr=recipe.lr)
     n_batches = math.ceil(n / recipe.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, recipe.epochs * n_batches)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     bar = tqdm(
         total=recipe.epochs * n_batches,
         desc=desc or f"training {split.name}-{arch}{'-robust' if robust else ''}",
@@ -384,7 +385,7 @@ def train_classifier(
                 bar.set_postfix(loss=f"{loss_ema:.3f}", refresh=False)
     finally:
         bar.close()
-    train_time = time.perf_counter() - t0
+    train_time, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     net.eval()
     eval_idx = torch.randperm(len(split.y_test), generator=torch.Generator().manual_seed(0))
     eval_idx = eval_idx[: min(eval_n, len(eval_idx))]
@@ -397,6 +398,8 @@ def train_classifier(
         "eval_n": len(eval_idx),
         "eval_steps": eval_steps,
         "train_time_s": round(train_time, 3),
+        "train_cpu_s": round(train_cpu, 3),
+        "threads": torch.get_num_threads(),
         "final_loss": round(loss_ema, 5),
         "n_train": n,
         "recipe": asdict(recipe),
@@ -626,8 +629,9 @@ def get_or_train(
         "robust_acc": metrics["robust_acc"],
         "robust_eval": {"n": metrics["eval_n"], "steps": metrics["eval_steps"], "norm": "L2"},
         "train_time_s": metrics["train_time_s"],
+        "train_cpu_s": metrics["train_cpu_s"],
         "torch_version": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": metrics["threads"],
         "training_version": TRAINING_VERSION,
         "cache_key": key,
         "class_names": list(split.class_names),
