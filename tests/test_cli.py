@@ -180,6 +180,8 @@ def test_model_output_not_finite(tmp_path, digit_png, capsys):
         (["--method", "csp-phaze"], "csp-phase"),
         (["--amplification", "1,x"], "amplification"),
         (["--regime", "sometimes"], "regime"),
+        (["--frames", "abc"], "frames"),
+        (["--no-such-flag"], "no-such-flag"),
     ],
 )
 def test_invalid_flags(tmp_path, digit_png, flags, needle, capsys):

@@ -16,8 +16,12 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
+
+try:  # typer >= 0.20 vendors click as typer._click; older typer uses click itself
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as click_exceptions
 
 from steerlens.errors import ConfigError, SteerlensError
 
@@ -249,13 +253,14 @@ def main(argv: list[str] | None = None) -> int:
     except SteerlensError as e:
         typer.echo(f"error: {e}", err=True)
         return 2
-    except click.exceptions.NoArgsIsHelpError:
+    except click_exceptions.NoArgsIsHelpError:
         return 0
-    except click.UsageError as e:
-        typer.echo(f"error: {e.format_message()} (see steerlens {e.ctx.info_name if e.ctx else ''} --help)".replace("  ", " "), err=True)
+    except click_exceptions.UsageError as e:
+        command = f"steerlens {e.ctx.info_name} --help" if e.ctx and e.ctx.info_name else "steerlens --help"
+        typer.echo(f"error: {e.format_message()} (see {command})", err=True)
         return 2
-    except click.exceptions.Abort:
-        typer.echo("error: aborted", err=True)
+    except click_exceptions.ClickException as e:
+        typer.echo(f"error: {e.format_message()}", err=True)
         return 2
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)

@@ -10,13 +10,12 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from steerlens.errors import ConfigError
 
-__all__ = ["register", "train", "experiment"]
+__all__ = ["experiment", "register", "train"]
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -69,16 +68,16 @@ def train(
 
 def experiment(
     name: str = typer.Argument(..., help="mnist | fashion-mnist | synthetic | sweep"),
-    sources: Optional[int] = typer.Option(None, "--sources", help="Held-out sources per dataset (default: the protocol's)."),
-    budgets: Optional[str] = typer.Option(None, "--budgets", help="Comma-separated final pixel L2 budgets, e.g. 1,2."),
-    methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated methods (default: pixel, fourier-phase, csp-phase, csp-amplitude, csp-joint)."),
-    regimes: Optional[str] = typer.Option(None, "--regimes", help="one-step and/or live."),
-    drivers: Optional[str] = typer.Option(None, "--drivers", help="standard and/or robust."),
-    live_sources: Optional[int] = typer.Option(None, "--live-sources", help="Run the (slower) live regime on the first N sources only."),
-    datasets: Optional[str] = typer.Option(None, "--datasets", help="Override the datasets, e.g. synthetic-translation,synthetic-scale."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results folder (default results/NAME, results/NAME-quick with --quick)."),
+    sources: int | None = typer.Option(None, "--sources", help="Held-out sources per dataset (default: the protocol's)."),
+    budgets: str | None = typer.Option(None, "--budgets", help="Comma-separated final pixel L2 budgets, e.g. 1,2."),
+    methods: str | None = typer.Option(None, "--methods", help="Comma-separated methods (default: pixel, fourier-phase, csp-phase, csp-amplitude, csp-joint)."),
+    regimes: str | None = typer.Option(None, "--regimes", help="one-step and/or live."),
+    drivers: str | None = typer.Option(None, "--drivers", help="standard and/or robust."),
+    live_sources: int | None = typer.Option(None, "--live-sources", help="Run the (slower) live regime on the first N sources only."),
+    datasets: str | None = typer.Option(None, "--datasets", help="Override the datasets, e.g. synthetic-translation,synthetic-scale."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Results folder (default results/NAME, results/NAME-quick with --quick)."),  # noqa: B008
     quick: bool = typer.Option(False, "--quick", help="Few sources, one budget, cheap metrics (for tests)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice); 1 on a shared machine."),
+    threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice); 1 on a shared machine."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Run (or resume) an evaluation experiment; writes JSON, markdown, figures and a README."""

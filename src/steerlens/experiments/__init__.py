@@ -16,7 +16,13 @@ from steerlens.experiments.goals import goal_report, goal_score, sweep_ranking
 from steerlens.experiments.runner import ExperimentReport, git_commit, machine_info, run_experiment
 from steerlens.experiments.scoring import ScoringOptions, score_endpoints
 from steerlens.experiments.sources import SourceSet, dataset_split, select_sources
-from steerlens.experiments.specs import EXPERIMENTS, ExperimentSpec, Variant, default_spec, sweep_variants
+from steerlens.experiments.specs import (
+    EXPERIMENTS,
+    ExperimentSpec,
+    Variant,
+    default_spec,
+    sweep_variants,
+)
 from steerlens.experiments.store import CaseStore, case_key
 from steerlens.experiments.summary import markdown_tables, summarise
 

@@ -83,12 +83,12 @@ def goal_report(name: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     mnist_rows = [r for r in rows if not r["dataset"].startswith("synthetic-") and r["budget"] == 2.0]
     if mnist_rows:
         md += [
-            "Goal at L2 = 2: driver success >= 95 %, both judges >= 10 % of sources (30/300), "
+            ("Goal at L2 = 2: driver success >= 95 %, both judges >= 10 % of sources (30/300), "
             "median E warp+gain >= 80 %. Authors' revision (MNIST, L2 = 2): CSP phase E warp+gain "
-            "71.9 %, both judges 6/300; pixel both 10/300.",
+            "71.9 %, both judges 6/300; pixel both 10/300."),
             "",
-            "| dataset | driver | regime | variant | method | G success | both | E warp+gain | "
-            "goal score | all goals met |",
+            ("| dataset | driver | regime | variant | method | G success | both | E warp+gain | "
+            "goal score | all goals met |"),
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in sorted(mnist_rows, key=lambda r: -goal_score(r)):
@@ -106,8 +106,8 @@ def goal_report(name: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if geo:
         md += [
             "",
-            f"Goal on synthetic translation / rotation / scale: median GT path share >= {PATH_GOAL} "
-            f"where the pixel method's stays <= {PIXEL_CEILING}.",
+            (f"Goal on synthetic translation / rotation / scale: median GT path share >= {PATH_GOAL} "
+            f"where the pixel method's stays <= {PIXEL_CEILING}."),
             "",
             "| dataset | driver | regime | method | path share | pixel path share | met |",
             "|---|---|---|---|---|---|---|",
@@ -130,8 +130,8 @@ def goal_report(name: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         second = rank[1] if len(rank) > 1 else None
         md += [
             "",
-            "Sweep ranking by goal score (mean of min(1, value / goal) over the three goals; "
-            "configurations attaining the budget on < 95 % of sources rank last):",
+            ("Sweep ranking by goal score (mean of min(1, value / goal) over the three goals; "
+            "configurations attaining the budget on < 95 % of sources rank last):"),
             "",
             "| rank | variant | method | attained | G success | both | E warp+gain | median G p | score |",
             "|---|---|---|---|---|---|---|---|---|",

@@ -427,13 +427,13 @@ def _write_outputs(
         "",
         f"- command: `{provenance['command']}`",
         f"- git commit: `{provenance['git_commit']}`",
-        f"- machine: {provenance['machine']['host']}, {provenance['machine']['platform']}, "
+        (f"- machine: {provenance['machine']['host']}, {provenance['machine']['platform']}, "
         f"{provenance['machine']['cpu_count']} CPUs, torch {provenance['machine']['torch']} "
         f"({provenance['machine']['torch_threads']} threads), steerlens "
-        f"{provenance['machine']['steerlens']}",
+        f"{provenance['machine']['steerlens']}"),
         f"- date: {provenance['date']}",
-        f"- runtime of this invocation: {runtime:.0f} s ({n_new} new cases; the rest from "
-        f"`cases.jsonl`); compute of all cases (morph + metrics): {compute_s:.0f} s",
+        (f"- runtime of this invocation: {runtime:.0f} s ({n_new} new cases; the rest from "
+        f"`cases.jsonl`); compute of all cases (morph + metrics): {compute_s:.0f} s"),
         "",
         "Invocations that filled `cases.jsonl` (each resumes the previous; `runs.jsonl`):",
         "",
@@ -446,17 +446,17 @@ def _write_outputs(
         + (" plus the showcase pairs (filmstrips only)" if spec.showcase else ""),
         f"- methods: {', '.join(spec.methods)}; variants: "
         + ", ".join(f"`{v.name}` {v.overrides or ''}" for v in spec.variants),
-        f"- budgets (final pixel L2, every method matched by `MorphConfig(l2_budget=B)`): "
+        (f"- budgets (final pixel L2, every method matched by `MorphConfig(l2_budget=B)`): "
         f"{', '.join(f'{b:g}' for b in spec.budgets)}; regimes: {', '.join(spec.regimes)}; "
-        f"drivers: {', '.join(spec.drivers)}",
-        "- target: the driver's runner-up class (synthetic: the other class); judges O "
-        "(resnet-mini) and O2 (mlp) are never differentiated",
-        "- a case is *attained* when the method reached the budget (`stop_reason` starts with "
-        "`reached`); every case is scored on its final frame, attained or not",
-        f"- intervals: 95 % percentile bootstrap over sources, {spec.n_boot} draws, seed 20261006, "
-        "the same resampled sources for every method of a table (paired); counts are out of n",
-        f"- E: `warp_fit` on the final frame, 8x8 control grid, {spec.scoring.warp_steps} Adam "
-        "steps, clamped to [0, 1]; COUT under the driver, 50 pixel groups",
+        f"drivers: {', '.join(spec.drivers)}"),
+        ("- target: the driver's runner-up class (synthetic: the other class); judges O "
+        "(resnet-mini) and O2 (mlp) are never differentiated"),
+        ("- a case is *attained* when the method reached the budget (`stop_reason` starts with "
+        "`reached`); every case is scored on its final frame, attained or not"),
+        (f"- intervals: 95 % percentile bootstrap over sources, {spec.n_boot} draws, seed 20261006, "
+        "the same resampled sources for every method of a table (paired); counts are out of n"),
+        (f"- E: `warp_fit` on the final frame, 8x8 control grid, {spec.scoring.warp_steps} Adam "
+        "steps, clamped to [0, 1]; COUT under the driver, 50 pixel groups"),
         "",
         "## What was cut",
         "",
@@ -473,8 +473,8 @@ def _write_outputs(
         "",
         *[f"- [{p.name}](figures/{p.name})" for p in [*bars, *strips]],
         "",
-        "Per-case records: `cases.jsonl` (one JSON object per case); summary with intervals and "
-        "paired differences against `pixel`: `results.json`.",
+        ("Per-case records: `cases.jsonl` (one JSON object per case); summary with intervals and "
+        "paired differences against `pixel`: `results.json`."),
         "",
     ]
     (out / "README.md").write_text("\n".join(readme))

@@ -89,7 +89,7 @@ class ExperimentSpec:
     scoring: ScoringOptions = field(default_factory=ScoringOptions)
     figure_sources: int = 2
 
-    def validate(self) -> "ExperimentSpec":
+    def validate(self) -> ExperimentSpec:
         """Check the grid; raise :class:`ConfigError` with a one-line fix."""
         for m in self.methods:
             parse_method(m)

@@ -162,7 +162,7 @@ def _fmt(cell: dict[str, Any] | None, metric: Metric, ci: bool) -> str:
         return "–"
     est, lo, hi = cell["estimate"], cell["low"], cell["high"]
     if metric.stat == "count":
-        s = f"{int(round(est))}/{cell['n']}"
+        s = f"{round(est)}/{cell['n']}"
         return s + (f" [{lo:.0f}, {hi:.0f}]" if ci else "")
     if metric.percent:
         if abs(est) < 1e-3:
