@@ -197,3 +197,34 @@ def test_target_equal_to_top1_is_allowed_with_warning(tmp_path, digit_png, mnist
     assert code == 0
     assert "warning" in err.lower() and "top-1" in err
     assert (out / "result.json").exists()
+
+
+def test_user_module_factory_with_options(tmp_path, digit_png, capsys):
+    """A user's own model (module:factory + weights) at its own input size, channels and names."""
+    import torch
+
+    mod = tmp_path / "tinynet.py"
+    mod.write_text(
+        "import torch\n"
+        "def build():\n"
+        "    torch.manual_seed(0)\n"
+        "    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),\n"
+        "                               torch.nn.Flatten(), torch.nn.Linear(4 * 32 * 32, 3))\n"
+    )
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tinynet", mod)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    w = tmp_path / "w.pt"
+    torch.save(m.build().state_dict(), w)
+    names = tmp_path / "names.txt"
+    names.write_text("round\nstraight\ncurly\n")
+    out = tmp_path / "o"
+    code, _, err = _run(capsys, "morph", digit_png, "-m", f"{mod}:build", "--weights", w,
+                        "--input-size", "32", "--channels", "1", "--class-names", names,
+                        "-t", "Curly", "--frames", "3", "-o", out, "-q")
+    assert code == 0, err
+    man = json.loads((out / "result.json").read_text())
+    assert man["target_name"] == "curly" and man["image_shape"] == [1, 32, 32]
+    assert man["frames"][-1]["p_target"] > man["frames"][0]["p_target"]

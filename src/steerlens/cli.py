@@ -73,12 +73,39 @@ def _check_out_dir(out: Path) -> None:
         raise ConfigError(f"--out {out} exists and is not a directory; choose another path")
 
 
-def _load(model: str, weights: Optional[Path], device, quiet: bool):
+# options shared by every command that loads a user model
+InputSizeOpt = typer.Option(None, "--input-size", help="User models: input size 'H,W' or 'S' (default 224).")
+ChannelsOpt = typer.Option(None, "--channels", help="User models: 1 or 3 input channels (default 3).")
+ClassNamesOpt = typer.Option(None, "--class-names", help="User models: file with one class name per line.")
+NormalizeOpt = typer.Option(None, "--normalize", help="User models: none | imagenet | tflite | 'mean,std'.")
+
+
+def _parse_size(value: Optional[str]) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        parts = [int(v) for v in value.replace("x", ",").split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--input-size must be 'H,W' or one number, got {value!r}") from None
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) < 8:
+        raise ConfigError(f"--input-size must be 'H,W' with both at least 8, got {value!r}")
+    return parts[0], parts[1]
+
+
+def _load(model: str, weights: Optional[Path], device, quiet: bool, input_size: Optional[str] = None,
+          channels: Optional[int] = None, class_names: Optional[Path] = None,
+          normalize: Optional[str] = None):
     from steerlens.models import load_model
 
     if weights is not None and not weights.exists():
         raise ConfigError(f"weights file {weights} does not exist; check the --weights path")
-    return load_model(model, weights=weights, device=device, progress=not quiet)
+    if class_names is not None and not class_names.exists():
+        raise ConfigError(f"class-names file {class_names} does not exist; check the --class-names path")
+    extra = {k: v for k, v in dict(input_size=_parse_size(input_size), channels=channels,
+                                   class_names=class_names, normalize=normalize).items() if v is not None}
+    return load_model(model, weights=weights, device=device, progress=not quiet, **extra)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -97,6 +124,10 @@ def morph(
     color: str = typer.Option("rgb", help="rgb (per channel) or luminance (YIQ Y only)."),
     loss: str = typer.Option("nll", help="nll (target NLL) or margin (source - target logit)."),
     weights: Optional[Path] = typer.Option(None, help="State-dict file for a module:factory model."),
+    input_size: Optional[str] = InputSizeOpt,
+    channels: Optional[int] = ChannelsOpt,
+    class_names: Optional[Path] = ClassNamesOpt,
+    normalize: Optional[str] = NormalizeOpt,
     out: Path = typer.Option(Path("out/morph"), "--out", "-o", help="Output directory."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -115,7 +146,7 @@ def morph(
     ).validate()
     if not image.exists():
         raise ConfigError(f"image {image} does not exist; check the path") from None
-    clf = _load(model, weights, dev, quiet)
+    clf = _load(model, weights, dev, quiet, input_size, channels, class_names, normalize)
     _echo(f"morphing {image} with {clf.name} toward {target!r} ({method}, {regime})")
     res = run_morph(clf, image, target, method, config=cfg, device=dev)
     res.settings["image"] = str(image)
@@ -137,6 +168,10 @@ def compare(
     goal_p: float = typer.Option(0.9),
     color: str = typer.Option("rgb"),
     weights: Optional[Path] = typer.Option(None),
+    input_size: Optional[str] = InputSizeOpt,
+    channels: Optional[int] = ChannelsOpt,
+    class_names: Optional[Path] = ClassNamesOpt,
+    normalize: Optional[str] = NormalizeOpt,
     out: Path = typer.Option(Path("out/compare"), "--out", "-o"),
     device: str = typer.Option("cpu"),
     seed: int = typer.Option(0),
@@ -157,7 +192,7 @@ def compare(
         raise ConfigError(f"--budget must be a positive L2 distance, got {budget}")
     if not image.exists():
         raise ConfigError(f"image {image} does not exist; check the path")
-    clf = _load(model, weights, dev, quiet)
+    clf = _load(model, weights, dev, quiet, input_size, channels, class_names, normalize)
     _echo(f"comparing {len(names)} methods on {image} toward {target!r}")
     results = run_compare(clf, image, target, names, l2_budget=budget, frames=frames,
                           goal_p=goal_p, color=color, seed=seed, device=dev)
