@@ -458,7 +458,8 @@ def bench_morph(settings: Settings, device: torch.device, live: bool = True,
             _skip(skipped, f"{case.name}: {exc}")
             continue
         morph_out.append(morph_case(bench))
-        if live:
+        # under --quick the Lite0 live run (K-1 full gradients) alone would take most of 2 minutes
+        if live and not (settings.quick and case.model == "efficientnet-lite0"):
             live_out.append(bench_live(bench))
         bench = None  # free the model before the next case builds its own
         gc.collect()

@@ -100,10 +100,11 @@ def coefficient_gradient(
         One gradient per band (complex for complex bands: ``dL/dRe + i dL/dIm``) and the ``(B,)``
         loss values.
     """
-    leaves = [b.detach().clone().requires_grad_(True) for b in coeffs.bands]
-    x = transform.synthesize(coeffs.with_bands(leaves))
-    per_image = target_loss(model(x), target, source, loss)
-    grads = torch.autograd.grad(per_image.sum(), leaves)
+    with torch.enable_grad():  # callers may hold no_grad; the gradient is the point here
+        leaves = [b.detach().clone().requires_grad_(True) for b in coeffs.bands]
+        x = transform.synthesize(coeffs.with_bands(leaves))
+        per_image = target_loss(model(x), target, source, loss)
+        grads = torch.autograd.grad(per_image.sum(), leaves)
     return [g.detach() for g in grads], per_image.detach()
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["GOALS", "goal_report", "goal_score", "sweep_ranking"]
+import numpy as np
+
+__all__ = ["GOALS", "goal_report", "goal_score", "score_difference_ci", "sweep_ranking"]
 
 GOALS = {"driver_success": 0.95, "joint_success": 0.10, "E_warp_gain": 0.80}
 GEOMETRIC = ("synthetic-translation", "synthetic-rotation", "synthetic-scale")
@@ -66,12 +68,58 @@ def sweep_ranking(rows: Sequence[dict[str, Any]], min_attained: float = 0.95) ->
     return out
 
 
+def _score_arrays(sr: np.ndarray, js: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Goal score per bootstrap row from per-source arrays ``(draws, n)``."""
+    parts = [
+        np.minimum(1.0, sr.mean(1) / GOALS["driver_success"]),
+        np.minimum(1.0, js.mean(1) / GOALS["joint_success"]),
+        np.minimum(1.0, np.nanmedian(e, axis=1) / GOALS["E_warp_gain"]),
+    ]
+    return sum(parts) / 3.0
+
+
+def score_difference_ci(
+    records: Sequence[dict[str, Any]], a: dict[str, Any], b: dict[str, Any],
+    n_boot: int = 2000, seed: int = 20261006,
+) -> dict[str, float] | None:
+    """Paired source-bootstrap 95 % interval of ``goal_score(a) - goal_score(b)``.
+
+    ``a`` and ``b`` name configurations (``dataset, driver, regime, budget, variant, method``);
+    both are resampled on the same sources. ``None`` if they share no source.
+    """
+    keys = ("dataset", "driver", "regime", "budget", "variant", "method")
+
+    def pick(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {r["source_id"]: r for r in records if r.get("kind", "sample") == "sample"
+                and all(r[k] == cfg[k] for k in keys)}
+
+    ra, rb = pick(a), pick(b)
+    ids = sorted(set(ra) & set(rb))
+    if not ids:
+        return None
+
+    def arrays(rs: dict[str, dict[str, Any]]) -> tuple[np.ndarray, ...]:
+        return tuple(np.array([np.nan if rs[i].get(k) is None else float(rs[i][k]) for i in ids])
+                     for k in ("driver_success", "joint_success", "E_warp_gain"))
+
+    xa, xb = arrays(ra), arrays(rb)
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(n_boot, len(ids)))
+    diff = _score_arrays(*(v[draws] for v in xa)) - _score_arrays(*(v[draws] for v in xb))
+    point = _score_arrays(*(v[None] for v in xa))[0] - _score_arrays(*(v[None] for v in xb))[0]
+    lo, hi = np.quantile(diff, [0.025, 0.975])
+    return {"estimate": float(point), "low": float(lo), "high": float(hi), "n": len(ids)}
+
+
 def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f}%"
 
 
-def goal_report(name: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def goal_report(
+    name: str, rows: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
     """Goal checks of an experiment's summary rows, as records and as markdown.
+
+    ``records`` (the per-case records) give the sweep winner's margin a paired interval.
 
     Returns
     -------
@@ -142,7 +190,12 @@ def goal_report(name: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 f"{_pct(d['driver_success'])} | {_pct(d['joint_success'])} | {_pct(d['E_warp_gain'])} "
                 f"| {_pct(d['driver_p'])} | {d['score']:.3f} |"
             )
-        margin = f" by {best['score'] - second['score']:.3f} over {second['variant']} {second['method']}" if second else ""
+        margin, ci = "", None
+        if second:
+            margin = f" by {best['score'] - second['score']:.3f} over `{second['variant']}` {second['method']}"
+            ci = score_difference_ci(records, best, second) if records else None
+            if ci:
+                margin += f", paired 95 % interval [{ci['low']:.3f}, {ci['high']:.3f}]"
         md += ["", f"**Winner: `{best['variant']}` {best['method']}** (score {best['score']:.3f}{margin})."]
-        checks.append({"sweep_winner": best, "runner_up": second})
-    return {"checks": checks, "markdown": "\n".join(md) if md else "(no goal applies)"}
+        checks.append({"sweep_winner": best, "runner_up": second, "margin_ci": ci})
+    return {"checks": checks, "markdown": "\n".join(md).strip() if md else "(no goal applies)"}

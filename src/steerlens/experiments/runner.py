@@ -27,7 +27,7 @@ import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +195,18 @@ def _groups(spec: ExperimentSpec) -> list[tuple[str, str, float, Variant, str]]:
     return out
 
 
+def _budget_scale(spec: ExperimentSpec, sources: SourceSet) -> float:
+    """1, or the median true-change L2 of a synthetic family (``spec.relative_budgets``)."""
+    if not spec.relative_budgets:
+        return 1.0
+    if sources.family is None:
+        raise ConfigError("relative budgets need a synthetic family (its true change sets the scale)")
+    idx = list(range(len(sources)))
+    gt = _ground_truth(sources, idx, sources.targets, 2)
+    assert gt is not None
+    return float((gt[0] - sources.x).flatten(1).norm(dim=1).median())
+
+
 def _kept_path(out: Path, cell: tuple[Any, ...], method: str) -> Path:
     return out / "cache" / "kept" / f"{cell_slug(cell)}__{method}.pt"
 
@@ -261,7 +273,9 @@ def run_experiment(
         judges = load_judges(dataset, fam_split, progress)
         samples = [i for i, k in enumerate(sources.kinds) if k == "sample"]
         shows = [i for i, k in enumerate(sources.kinds) if k == "showcase"]
-        for driver_name, regime, budget, variant, method in groups:
+        scale = _budget_scale(spec, sources)
+        for driver_name, regime, rel_budget, variant, method in groups:
+            budget = round(rel_budget * scale, 3)
             bar.set_postfix_str(f"{dataset} {driver_name} {regime} L2={budget:g} {variant.name} {method}")
             cap = spec.live_sources if regime == "live" and spec.live_sources else None
             use = (samples[:cap] if cap else samples) + shows
@@ -314,7 +328,7 @@ def run_experiment(
             n_new += len(recs)
             bar.update(1)
     bar.close()
-    records = [store.records[k] for k in sorted(wanted) if k in store]
+    records = _records_to_report(store, wanted)
     rows = summarise(records, n_boot=spec.n_boot)
     files = _write_outputs(spec, out, records, rows, skipped, command, time.perf_counter() - t_start, n_new)
     return ExperimentReport(
@@ -329,6 +343,23 @@ def run_experiment(
     )
 
 
+def _group_of(rec: dict[str, Any]) -> tuple[Any, ...]:
+    return (rec["dataset"], rec["driver"], rec["regime"], rec["budget"], rec["variant"], rec["method"])
+
+
+def _records_to_report(store: CaseStore, wanted: set[str]) -> list[dict[str, Any]]:
+    """This run's cases, plus the groups earlier invocations filled that this run did not cover.
+
+    So a results folder filled by several invocations (e.g. one-step first, then the live regime
+    on fewer sources) reports all of them; groups this run covers use exactly its sources.
+    """
+    mine = [store.records[k] for k in sorted(wanted) if k in store]
+    covered = {_group_of(r) for r in mine}
+    others = [r for k, r in sorted(store.records.items())
+              if k not in wanted and _group_of(r) not in covered]
+    return mine + others
+
+
 def _keep(out: Path, cell: tuple[Any, ...], method: str, results: dict[str, MorphResult]) -> None:
     """Merge a group's figure sources into its kept-results file (for the filmstrips)."""
     if not results:
@@ -336,7 +367,11 @@ def _keep(out: Path, cell: tuple[Any, ...], method: str, results: dict[str, Morp
     p = _kept_path(out, cell, method)
     p.parent.mkdir(parents=True, exist_ok=True)
     old: dict[str, MorphResult] = torch.load(p, weights_only=False) if p.is_file() else {}
-    old.update(results)
+    # frames are views into the whole batch's storage: copy them, or torch.save writes it all
+    old.update({
+        k: replace(r, frames=r.frames.detach().clone(), source=r.source.detach().clone())
+        for k, r in results.items()
+    })
     tmp = p.with_suffix(".tmp")
     torch.save(old, tmp)
     os.replace(tmp, p)
@@ -413,7 +448,7 @@ def _write_outputs(
         f.write(json.dumps({k: provenance[k] for k in (
             "command", "git_commit", "date", "runtime_this_run_s", "new_cases_this_run")}) + "\n")
     history = [json.loads(x) for x in history_path.read_text().splitlines() if x.strip()]
-    goals = goal_report(spec.name, rows)
+    goals = goal_report(spec.name, rows, records)
     spec_d = asdict(spec)
     (out / "results.json").write_text(json.dumps(
         {"spec": spec_d, "provenance": provenance, "skipped": skipped, "summary": rows,
@@ -421,7 +456,7 @@ def _write_outputs(
         indent=1, allow_nan=False, default=str,
     ))
     (out / "results.md").write_text(tables)
-    cuts = _cuts(spec, skipped)
+    cuts = _cuts(spec, records, skipped)
     readme = [
         f"# Experiment `{spec.name}`",
         "",
@@ -447,7 +482,9 @@ def _write_outputs(
         f"- methods: {', '.join(spec.methods)}; variants: "
         + ", ".join(f"`{v.name}` {v.overrides or ''}" for v in spec.variants),
         (f"- budgets (final pixel L2, every method matched by `MorphConfig(l2_budget=B)`): "
-        f"{', '.join(f'{b:g}' for b in spec.budgets)}; regimes: {', '.join(spec.regimes)}; "
+        f"{', '.join(f'{b:g}' for b in spec.budgets)}"
+        f"{' x the median true-change L2 of each family' if spec.relative_budgets else ''}; "
+        f"regimes: {', '.join(spec.regimes)}; "
         f"drivers: {', '.join(spec.drivers)}"),
         ("- target: the driver's runner-up class (synthetic: the other class); judges O "
         "(resnet-mini) and O2 (mlp) are never differentiated"),
@@ -481,19 +518,46 @@ def _write_outputs(
     return [out / "results.json", out / "results.md", out / "README.md", *bars, *strips]
 
 
-def _cuts(spec: ExperimentSpec, skipped: dict[str, str]) -> list[str]:
+def _cuts(spec: ExperimentSpec, records: list[dict[str, Any]], skipped: dict[str, str]) -> list[str]:
+    """What the reported cases leave out of the experiment's full protocol."""
     from steerlens.experiments.specs import EXPERIMENTS
 
     full = EXPERIMENTS[spec.name]() if spec.name in EXPERIMENTS else spec
+    samples = [r for r in records if r.get("kind") == "sample"]
     cuts = []
-    if spec.sources < full.sources:
-        cuts.append(f"sources: {spec.sources} instead of {full.sources}")
-    for attr in ("budgets", "methods", "regimes", "drivers"):
-        missing = [v for v in getattr(full, attr) if v not in getattr(spec, attr)]
+    for attr, field_ in (("methods", "method"), ("regimes", "regime"), ("drivers", "driver")):
+        present = {r[field_] for r in samples}
+        missing = [v for v in getattr(full, attr) if v not in present]
         if missing:
             cuts.append(f"{attr} not run: {', '.join(map(str, missing))}")
-    if spec.live_sources and "live" in spec.regimes and spec.live_sources < spec.sources:
-        cuts.append(f"live regime on the first {spec.live_sources} sources only (it is slower)")
+    if not spec.relative_budgets:
+        present_b = {r["budget"] for r in samples}
+        missing_b = [b for b in full.budgets if b not in present_b]
+        if missing_b:
+            cuts.append(f"budgets not run: {', '.join(f'{b:g}' for b in missing_b)}")
+    counts: dict[tuple[Any, ...], set[str]] = defaultdict(set)
+    for r in samples:
+        counts[(r["dataset"], r["regime"], r["driver"], r["budget"])].add(r["source_id"])
+    for key in sorted(counts, key=str):
+        n = len(counts[key])
+        if n < full.sources:
+            ds, reg, drv, b = key
+            cuts.append(
+                f"{ds} · {reg} · driver {drv} · L2 = {b:g}: {n} sources instead of {full.sources}"
+            )
+    missing_pairs = []
+    present_cells = {(r["dataset"], r["regime"], r["driver"], r["budget"]) for r in samples}
+    regs = {r["regime"] for r in samples}
+    for ds in {r["dataset"] for r in samples}:
+        for reg in regs:
+            for drv in {r["driver"] for r in samples}:
+                for b in {r["budget"] for r in samples if r["dataset"] == ds}:
+                    if (ds, reg, drv, b) not in present_cells:
+                        missing_pairs.append(f"{ds} · {reg} · driver {drv} · L2 = {b:g}")
+    if missing_pairs:
+        cuts.append("combinations not run: " + "; ".join(sorted(missing_pairs)))
+    if spec.name == "sweep":
+        cuts.append("colour mode not swept: MNIST digits are grey, so luminance and rgb coincide")
     for ds, why in skipped.items():
         cuts.append(f"dataset {ds} skipped: {why}")
     return cuts

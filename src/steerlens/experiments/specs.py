@@ -71,6 +71,10 @@ class ExperimentSpec:
         Metric cost knobs.
     figure_sources
         Ordinary sources (first ones) that also get filmstrips, besides the showcase pairs.
+    relative_budgets
+        Synthetic families only: ``budgets`` are multiples of the median ground-truth change
+        ``median |x_gt - x_src|`` of the family's sources (so every family is asked for the same
+        share of its true morph); the resolved absolute L2 is what the cases record.
     """
 
     name: str
@@ -88,6 +92,7 @@ class ExperimentSpec:
     n_boot: int = 2000
     scoring: ScoringOptions = field(default_factory=ScoringOptions)
     figure_sources: int = 2
+    relative_budgets: bool = False
 
     def validate(self) -> ExperimentSpec:
         """Check the grid; raise :class:`ConfigError` with a one-line fix."""
@@ -194,11 +199,12 @@ def _synthetic() -> ExperimentSpec:
         name="synthetic",
         datasets=[f"synthetic-{f}" for f in SYNTHETIC_FAMILIES],
         sources=100,
-        budgets=[2.0],
+        budgets=[0.75],
         methods=list(COMPARE_METHODS),
         regimes=["one-step", "live"],
         drivers=["standard"],
         showcase=False,
+        relative_budgets=True,
     )
 
 

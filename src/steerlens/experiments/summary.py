@@ -67,6 +67,14 @@ def cell_key(rec: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(rec[k] for k in CELL_FIELDS)
 
 
+def _method_rank(method: str) -> tuple[int, str]:
+    """Paper order (pixel, Fourier, CSP phase / amplitude / joint), then the rest by name."""
+    from steerlens.methods import COMPARE_METHODS
+
+    order = COMPARE_METHODS.index(method) if method in COMPARE_METHODS else len(COMPARE_METHODS)
+    return order, method
+
+
 def _values(recs: dict[str, dict[str, Any]], ids: list[str], key: str) -> np.ndarray:
     out = []
     for i in ids:
@@ -113,7 +121,7 @@ def summarise(
     rows = []
     for cell in sorted(cells, key=lambda c: tuple(str(v) for v in c)):
         by_method = cells[cell]
-        methods = list(by_method)
+        methods = sorted(by_method, key=_method_rank)
         common = sorted(set.intersection(*(set(v) for v in by_method.values())))
         if not common:
             continue
