@@ -167,7 +167,7 @@ def frame_labels(result: MorphResult, k: int) -> list[str]:
     return [
         f"amp {result.amplifications[k]:.4g}",
         f"p {s.p_target:.3f}",
-        f"top-1 {s.top1_name}",
+        f"top-1: {s.top1_name}",
         f"L2 {s.l2:.3f}",
     ]
 
@@ -316,7 +316,7 @@ def compare_filmstrip(
         y = title_h + row * row_h
         fin = r.final
         lines = [name, f"L2 {fin.l2:.3f}", f"p {r.scores[0].p_target:.3f} -> {fin.p_target:.3f}",
-                 f"top-1 {fin.top1_name}"]
+                 f"top-1: {fin.top1_name}"]
         for j, line in enumerate(lines):
             color = (0, 120, 0) if (j == 3 and r.succeeded) else _FG
             draw.text((_GAP, y + j * lh), fit_text(line, font, label_w - 2 * _GAP), fill=color,
