@@ -52,14 +52,20 @@ def edited_bands(direction: EditDirection, amps: Tensor, amplitude_weight: float
         if not c0.is_complex():
             band = c0.unsqueeze(0) + a * dphi.unsqueeze(0) if dphi is not None else c0.expand(k, *c0.shape)
         else:
-            exponent = None
-            if dphi is not None:
-                exponent = torch.complex(torch.zeros_like(dphi), dphi).unsqueeze(0) * a
+            # torch.polar(gain, angle) is ~4x faster than exp() of a complex tensor (benchmarks/README.md)
+            angle = dphi.unsqueeze(0) * a if dphi is not None else None
+            gain = None
             if deta is not None:
                 weight = amplitude_weight if dphi is not None else 1.0
-                e2 = (deta.unsqueeze(0) * (a * weight)).to(c0.dtype)
-                exponent = e2 if exponent is None else exponent + e2
-            band = c0.unsqueeze(0) * torch.exp(exponent) if exponent is not None else c0.expand(k, *c0.shape)
+                gain = torch.exp(deta.unsqueeze(0) * (a * weight))
+            if angle is None and gain is None:
+                band = c0.expand(k, *c0.shape)
+            else:
+                if angle is None:
+                    angle = torch.zeros_like(gain)
+                if gain is None:
+                    gain = torch.ones_like(angle)
+                band = c0.unsqueeze(0) * torch.polar(gain, angle)
         out.append(band.reshape(k * b, *c0.shape[1:]))
     return out
 
