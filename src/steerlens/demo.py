@@ -10,12 +10,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-#: (title, model, image, target, method, extra options)
 @dataclass(frozen=True)
 class DemoCase:
     """One morph of the demo gallery."""
@@ -46,12 +46,18 @@ def demo_image(spec: str, model) -> torch.Tensor:
 
         return load_builtin(name, size=model.input_size, channels=model.channels)
     if kind == "mnist":
-        from steerlens.data.mnist import load_mnist
-
-        split = load_mnist()
+        split = _mnist()
         idx = int((split.y_test == int(name)).nonzero()[0, 0])
         return split.x_test[idx : idx + 1]
     raise ValueError(f"unknown demo image {spec}")
+
+
+@lru_cache(maxsize=1)
+def _mnist():
+    """The MNIST split, read once per process (every MNIST demo case needs it)."""
+    from steerlens.data.mnist import load_mnist
+
+    return load_mnist()
 
 
 def run_demo(
@@ -62,12 +68,10 @@ def run_demo(
     cases: list[DemoCase] | None = None,
 ) -> Path:
     """Render every demo case into ``out`` (atomically) and return the gallery's ``index.html``."""
-    from steerlens.cli import _replace_dir
+    from steerlens.cli import _replace_dir, write_comparison
     from steerlens.models import load_model
     from steerlens.morph import compare, morph
     from steerlens.render import gallery_html
-
-    from steerlens.cli import write_comparison
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
