@@ -338,10 +338,6 @@ class MorphBench:
             frames = [transform.synthesize(direction.coeffs.with_bands(bd)).clamp(0, 1) for bd in bands]
 
         @torch.no_grad()
-        def source_forward() -> Any:
-            return torch.softmax(model(x).float(), -1)
-
-        @torch.no_grad()
         def analyze() -> Any:
             return transform.analyze(x)
 
@@ -370,7 +366,6 @@ class MorphBench:
                     torch.softmax(model(x.repeat(f.shape[0] // b, 1, 1, 1)).float(), -1)
 
         return {
-            "source_forward": source_forward,
             "analyze": analyze,
             "coefficient_gradient": lambda: coefficient_gradient(model, transform, coeffs, t),
             "edit_direction": lambda: edit_direction(model, transform, x, t, cfg, coeffs=coeffs),

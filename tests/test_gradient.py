@@ -38,7 +38,7 @@ def test_phase_and_log_amplitude_gradients_match_finite_differences(which):
     x = torch.rand(1, 1, 16, 16, dtype=torch.float64)
     coeffs = tr.analyze(x)
     target = torch.tensor([2])
-    grads, _ = coefficient_gradient(model, tr, coeffs, target)
+    grads, _, _ = coefficient_gradient(model, tr, coeffs, target)
 
     def loss_with(band_idx: int, flat_idx: int, h: float) -> float:
         bands = [b.clone() for b in coeffs.bands]
@@ -89,3 +89,52 @@ def test_band_selection_leaves_other_scales_untouched():
     assert float(d.phase[0].abs().max()) == 0.0
     assert float(d.phase[1][:, :, [1, 3]].abs().max()) == 0.0
     assert float(d.phase[1][:, :, [0, 2]].abs().max()) > 0.0
+
+
+@pytest.mark.parametrize("method", ["csp-phase", "csp-amplitude", "csp-joint"])
+@pytest.mark.parametrize("schedule", ["uneven", "linear"])
+def test_edited_bands_match_the_closed_form(method, schedule):
+    """Frame k's band is c0 * exp(w * a * d_eta) * exp(i * a * d_phi) (frames.py docstring).
+
+    ``linear`` exercises the fast path for evenly spaced amplifications (a running product).
+    """
+    from steerlens.frames import edited_bands
+
+    model = _tiny_model().float()
+    tr = make_transform("csp", scales=2)
+    d = edit_direction(model, tr, torch.rand(2, 1, 16, 16), torch.tensor([1, 2]),
+                       MorphConfig(method=method))
+    if schedule == "linear":
+        amps = torch.stack([torch.linspace(0, 3.0, 16), torch.linspace(0.5, 40.0, 16)], 1)
+    else:
+        amps = torch.tensor([[0.0, 0.3], [1.5, 4.0], [1.6, 9.0]])
+    bands = edited_bands(d, amps, 0.5)
+    weight = 0.5 if method == "csp-joint" else 1.0
+    for c0, dphi, deta, got in zip(d.coeffs.bands, d.phase, d.log_amplitude, bands):
+        if not c0.is_complex():
+            continue
+        for k in range(amps.shape[0]):
+            for b in range(2):
+                a = float(amps[k, b])
+                want = c0[b].to(torch.complex128)
+                if dphi is not None:
+                    want = want * torch.exp(1j * a * dphi[b].double())
+                if deta is not None:
+                    want = want * torch.exp(weight * a * deta[b].double())
+                err = (got[k * 2 + b].to(torch.complex128) - want).abs().max()
+                assert float(err) < 1e-5 * max(1.0, float(want.abs().max()))
+
+
+def test_phase_stats_count_wrapped_coefficients_exactly():
+    from steerlens.frames import phase_stats
+
+    model = _tiny_model().float()
+    tr = make_transform("csp", scales=2)
+    d = edit_direction(model, tr, torch.rand(1, 1, 16, 16), torch.tensor([1]), MorphConfig())
+    amps = torch.tensor([[0.5], [4.0], [40.0]])
+    max_dphi, wrapped = phase_stats(d, amps)
+    mags = torch.cat([p.abs()[m].flatten() for p, m in zip(d.phase, d.edited_mask) if p is not None])
+    assert float(max_dphi[2, 0]) == pytest.approx(40.0)  # global-max normalisation: peak |d_phi| = 1
+    for k, a in enumerate([0.5, 4.0, 40.0]):
+        assert float(wrapped[k, 0]) == pytest.approx(float((a * mags > torch.pi).float().mean()))
+    assert float(wrapped[0, 0]) == 0.0 and float(wrapped[2, 0]) > float(wrapped[1, 0]) > 0.0

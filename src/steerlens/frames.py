@@ -30,6 +30,30 @@ class FrameBatch:
     frac_wrapped: Tensor  # (K, B)
 
 
+def polar_to_complex(gain: Tensor, angle: Tensor) -> Tensor:
+    """``gain * exp(i * angle)`` as a complex tensor (same result as :func:`torch.polar`).
+
+    On the CPU, ``torch.polar`` is not vectorised: writing ``cos`` and ``sin`` straight into the
+    real and imaginary slots of the output and scaling in place measured 51 + 10 ms against 108 ms
+    for 9.6M coefficients on 2 cores (torch 2.13). Other devices use ``torch.polar``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = polar_to_complex(torch.tensor([2.0]), torch.tensor([math.pi / 2]))
+    >>> round(z.real.item(), 6) + 0.0, round(z.imag.item(), 6)
+    (0.0, 2.0)
+    """
+    gain, angle = torch.broadcast_tensors(gain, angle)
+    if angle.device.type != "cpu":
+        return torch.polar(gain.contiguous(), angle.contiguous())
+    out = torch.empty(*angle.shape, 2, dtype=angle.dtype, device=angle.device)
+    torch.cos(angle, out=out[..., 0])
+    torch.sin(angle, out=out[..., 1])
+    out.mul_(gain.unsqueeze(-1))
+    return torch.view_as_complex(out)
+
+
 def edited_bands(direction: EditDirection, amps: Tensor, amplitude_weight: float) -> list[Tensor]:
     """Edited bands for amplifications ``amps`` of shape ``(K, B)``, flattened to ``(K*B, ...)``.
 
@@ -45,28 +69,71 @@ def edited_bands(direction: EditDirection, amps: Tensor, amplitude_weight: float
     """
     k, b = amps.shape
     alpha = amps * direction.unit.to(amps)[None, :]
+    step = _common_step(alpha)
     out = []
-    for c0, dphi, deta in zip(direction.coeffs.bands, direction.phase, direction.log_amplitude):
+    for i, (c0, dphi, deta) in enumerate(
+        zip(direction.coeffs.bands, direction.phase, direction.log_amplitude)
+    ):
         shape = (k, b) + (1,) * (c0.dim() - 1)
         a = alpha.view(shape).to(c0.real.dtype if c0.is_complex() else c0.dtype)
-        if not c0.is_complex():
+        if not c0.is_complex():  # real (pixel) band: additive edit
             band = c0.unsqueeze(0) + a * dphi.unsqueeze(0) if dphi is not None else c0.expand(k, *c0.shape)
+        elif dphi is None and deta is None:
+            band = c0.expand(k, *c0.shape)
+        elif step is not None:
+            band = _progression(c0, dphi, deta, alpha, step, amplitude_weight)
         else:
-            # torch.polar(gain, angle) is ~4x faster than exp() of a complex tensor (benchmarks/README.md)
-            angle = dphi.unsqueeze(0) * a if dphi is not None else None
-            gain = None
-            if deta is not None:
-                weight = amplitude_weight if dphi is not None else 1.0
-                gain = torch.exp(deta.unsqueeze(0) * (a * weight))
-            if angle is None and gain is None:
-                band = c0.expand(k, *c0.shape)
-            else:
-                if angle is None:
-                    angle = torch.zeros_like(gain)
-                if gain is None:
-                    gain = torch.ones_like(angle)
-                band = c0.unsqueeze(0) * torch.polar(gain, angle)
+            band = _rotate(direction.polar[i], dphi, deta, a, amplitude_weight)
         out.append(band.reshape(k * b, *c0.shape[1:]))
+    return out
+
+
+def _common_step(alpha: Tensor) -> Tensor | None:
+    """Per-image step ``(B,)`` if every column of ``alpha`` ``(K, B)`` is an arithmetic progression."""
+    if alpha.shape[0] < 3:
+        return None
+    diffs = alpha[1:] - alpha[:-1]
+    tol = 1e-6 * float(alpha.abs().max().clamp_min(1e-30))
+    if float((diffs - diffs[:1]).abs().max()) > tol:
+        return None
+    return diffs[0]
+
+
+def _rotate(
+    polar: tuple[Tensor, Tensor], dphi: Tensor | None, deta: Tensor | None, a: Tensor, weight: float
+) -> Tensor:
+    """Bands ``|c0| exp(w a d_eta) exp(i (angle c0 + a d_phi))`` for amplifications ``a`` ``(K, B, 1..)``."""
+    amp0, phase0 = polar
+    angle = phase0.unsqueeze(0) if dphi is None else torch.addcmul(phase0.unsqueeze(0), dphi.unsqueeze(0), a)
+    gain = amp0.unsqueeze(0)
+    if deta is not None:
+        gain = gain * torch.exp(deta.unsqueeze(0) * (a * (weight if dphi is not None else 1.0)))
+    return polar_to_complex(gain, angle)
+
+
+def _progression(
+    c0: Tensor, dphi: Tensor | None, deta: Tensor | None, alpha: Tensor, step: Tensor, weight: float
+) -> Tensor:
+    """Bands for evenly spaced amplifications: frame k = frame k-1 times one fixed complex factor.
+
+    A rendered schedule is linear, so one complex multiply per frame replaces a cos/sin pass per
+    frame (measured 35 ms against 72 ms for K = 12 on 800k coefficients, 2 CPU cores), and a
+    schedule starting at 0 needs no amplitude/phase split of ``c0`` at all. The float32 product
+    drifts by about k * 1e-7 relative, well inside the rendering's own rounding.
+    """
+    k, b = alpha.shape
+    view = (1, b) + (1,) * (c0.dim() - 1)
+    unit = (torch.ones((), dtype=c0.real.dtype, device=c0.device),
+            torch.zeros((), dtype=c0.real.dtype, device=c0.device))
+    factor = _rotate(unit, dphi, deta, step.view(view).to(c0.real.dtype), weight)[0]
+    out = torch.empty((k, *c0.shape), dtype=c0.dtype, device=c0.device)
+    if bool((alpha[0] == 0).all()):
+        out[0] = c0
+    else:
+        torch.mul(c0, _rotate(unit, dphi, deta, alpha[0].view(view).to(c0.real.dtype), weight)[0],
+                  out=out[0])
+    for kk in range(1, k):
+        torch.mul(out[kk - 1], factor, out=out[kk])
     return out
 
 
@@ -80,19 +147,20 @@ def phase_stats(direction: EditDirection, amps: Tensor) -> tuple[Tensor, Tensor]
         return z, z
     peak = torch.stack([p.abs().flatten(1).amax(1) for p in bands], 0).amax(0).to(amps)
     max_dphi = alpha * peak[None, :]
+    # coefficients with alpha * |p| > pi, i.e. |p| > pi / alpha, counted per (K, B); frames whose
+    # largest |delta phi| stays below pi (most of them) skip the band entirely. A sort of every band
+    # cost 100 ms against 0.6 ms for this on 800k coefficients, K = 12.
+    thresh = math.pi / alpha.clamp_min(1e-30)  # (K, B)
     wrapped = torch.zeros(k, b, device=amps.device)
     count = torch.zeros(b, device=amps.device)
     for p, m in zip(direction.phase, direction.edited_mask):
         if p is None:
             continue
         mag = p.abs().flatten(1).to(amps)
-        n_edit = (m.flatten(1).sum(1) if m is not None else torch.full((b,), mag.shape[1])).to(amps)
-        count += n_edit
-        # coefficients with alpha*|p| > pi, per (k, b); a comparison per frame is cheaper than a
-        # sort of every band (measured on 800k coefficients, K=12: 18 ms vs 100 ms)
-        thresh = math.pi / alpha.clamp_min(1e-30)  # (K, B)
-        for kk in range(k):
-            wrapped[kk] += (mag > thresh[kk][:, None]).sum(1).to(amps)
+        count += (m.flatten(1).sum(1) if m is not None else torch.full((b,), mag.shape[1])).to(count)
+        band_peak = mag.amax(1)
+        for kk in torch.nonzero((band_peak[None, :] > thresh).any(1)).flatten().tolist():
+            wrapped[kk] += (mag > thresh[kk][:, None]).sum(1).to(wrapped)
     return max_dphi, wrapped / count.clamp_min(1)[None, :]
 
 

@@ -173,10 +173,15 @@ def morph_batch(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     transform = build_transform(cfg, x.shape[1])
+    tic = time.perf_counter()
     with torch.no_grad():
-        p0 = torch.softmax(model(x).float(), -1)
-    src = p0.argmax(-1)
-    _check_logits(p0, model)
+        coeffs = transform.analyze(x)
+    timings["analyze"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    # one forward+backward gives the gradient *and* the source's logits (no separate source forward)
+    direction = edit_direction(model, transform, x, t, cfg, coeffs=coeffs, check=_check_logits)
+    timings["gradient"] = time.perf_counter() - tic
+    src = direction.logits.argmax(-1)
     if bool((src == t).any()):
         warnings.warn(
             "target equals the source's top-1 class for some image; the morph will only raise its "
@@ -184,9 +189,9 @@ def morph_batch(
             stacklevel=2,
         )
     if cfg.regime == "live":
-        results = _live(model, transform, x, t, src, cfg, timings, progress)
+        results = _live(model, transform, x, t, src, cfg, timings, progress, first=direction)
     else:
-        results = _one_step(model, transform, x, t, src, cfg, timings)
+        results = _one_step(model, transform, x, t, src, cfg, timings, direction)
     timings["total"] = time.perf_counter() - start
     for r in results:
         r.timings.update(timings)
@@ -194,6 +199,7 @@ def morph_batch(
 
 
 def _check_logits(p: Tensor, model: Classifier) -> None:
+    """Raise :class:`ModelError` unless ``p`` is finite ``(N, model.num_classes)`` output."""
     from steerlens.errors import ModelError
 
     if p.dim() != 2 or p.shape[1] != model.num_classes:
@@ -213,14 +219,8 @@ def _one_step(
     src: Tensor,
     cfg: MorphConfig,
     timings: dict[str, float],
+    direction: EditDirection,
 ) -> list[MorphResult]:
-    tic = time.perf_counter()
-    with torch.no_grad():
-        coeffs = transform.analyze(x)
-    timings["analyze"] = time.perf_counter() - tic
-    tic = time.perf_counter()
-    direction = edit_direction(model, transform, x, t, cfg, source=src, coeffs=coeffs)
-    timings["gradient"] = time.perf_counter() - tic
     b = x.shape[0]
     cols = torch.arange(b, device=x.device)
 
@@ -343,8 +343,11 @@ def _live(
     cfg: MorphConfig,
     timings: dict[str, float],
     progress: bool = False,
+    first: EditDirection | None = None,
 ) -> list[MorphResult]:
     """Iterative reference regime: re-analyse the current frame and recompute the gradient each step.
+
+    ``first`` is the direction at the source if the caller already has it (saves one gradient).
 
     Each step moves by ``step_size`` normalised units (e.g. a phase cap in radians). It stops per
     image when ``goal_p`` (or ``l2_budget``, met exactly by bisecting the last step) is reached, or
@@ -360,7 +363,7 @@ def _live(
         steps = [max(a[k + 1] - a[k], 0.0) for k in range(len(a) - 1)]
     zero = torch.zeros(1, b, device=x0.device)
     tic = time.perf_counter()
-    d0 = edit_direction(model, transform, x0, t, cfg, source=src)
+    d0 = first if first is not None else edit_direction(model, transform, x0, t, cfg, source=src)
     first = render_frames(model, transform, d0, x0, zero, cfg.amplitude_weight, cfg.chunk_size)
     traj_x = [first.frames[0]]
     traj_p = [first.probs[0]]
@@ -371,10 +374,14 @@ def _live(
     reached = torch.zeros(b, dtype=torch.bool, device=x0.device)
     from tqdm.auto import tqdm
 
-    for s in tqdm(steps, disable=not progress, desc="live steps", leave=False):
+    progress_bar = tqdm(total=len(steps), desc="live steps", leave=False) if progress else None
+    for n, s in enumerate(steps):
         if not bool(active.any()):
             break
-        d = edit_direction(model, transform, x, t, cfg, source=src)
+        if progress_bar is not None:
+            progress_bar.update(1)
+        # frame 0 is the source's reconstruction, so the source's direction serves the first step
+        d = d0 if n == 0 else edit_direction(model, transform, x, t, cfg, source=src)
         amps = torch.full((1, b), s, device=x0.device)
         fb = render_frames(model, transform, d, x0, amps, cfg.amplitude_weight, cfg.chunk_size)
         nx, p, l2 = fb.frames[0], fb.probs[0], fb.l2[0]
@@ -393,6 +400,8 @@ def _live(
             done = (l2 >= cfg.l2_budget - 1e-6) if cfg.l2_budget is not None else (p[cols, t] >= cfg.goal_p)
             reached |= active & done
             active &= ~done
+    if progress_bar is not None:
+        progress_bar.close()
     timings["live_steps"] = float(len(traj_x) - 1)
     timings["render"] = time.perf_counter() - tic
     xs, ps, l2s, cs = (torch.stack(v, 0) for v in (traj_x, traj_p, traj_l2, cum))
