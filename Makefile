@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(VENV)/bin/steerlens demo --out out/demo
 
 test: $(STAMP) fashion-mnist
-	$(PY) -m pytest -n 2 --dist loadfile tests
+	$(PY) -m pytest -n 2 --dist loadfile tests --doctest-modules src/steerlens
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

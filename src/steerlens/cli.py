@@ -119,7 +119,7 @@ def morph(
     amplification: str = typer.Option("auto", help="'auto' or comma-separated amplifications."),
     goal_p: float = typer.Option(0.9, help="Target probability that 'auto' aims for."),
     budget: Optional[float] = typer.Option(None, help="Aim 'auto' at this pixel-L2 distance instead of --goal-p."),
-    regime: str = typer.Option("one-step", help="one-step (the paper's) or live (iterative reference)."),
+    regime: str = typer.Option("one-step", help="one-step (the paper's), live (re-analyse each step) or persistent (accumulate on the source coefficients; projected onto --budget)."),
     normalization: str = typer.Option("global-max", help="global-max | per-scale | motion | none"),
     color: str = typer.Option("rgb", help="rgb (per channel) or luminance (YIQ Y only)."),
     loss: str = typer.Option("nll", help="nll (target NLL) or margin (source - target logit)."),

@@ -71,7 +71,7 @@ def experiment(
     sources: int | None = typer.Option(None, "--sources", help="Held-out sources per dataset (default: the protocol's)."),
     budgets: str | None = typer.Option(None, "--budgets", help="Comma-separated final pixel L2 budgets, e.g. 1,2."),
     methods: str | None = typer.Option(None, "--methods", help="Comma-separated methods (default: pixel, fourier-phase, csp-phase, csp-amplitude, csp-joint)."),
-    regimes: str | None = typer.Option(None, "--regimes", help="one-step and/or live."),
+    regimes: str | None = typer.Option(None, "--regimes", help="Any of one-step, persistent, live (comma-separated)."),
     drivers: str | None = typer.Option(None, "--drivers", help="standard and/or robust."),
     live_sources: int | None = typer.Option(None, "--live-sources", help="Run the (slower) live regime on the first N sources only."),
     datasets: str | None = typer.Option(None, "--datasets", help="Override the datasets, e.g. synthetic-translation,synthetic-scale."),

@@ -29,6 +29,8 @@ COMPARE_METHODS = ["pixel", "fourier-phase", "csp-phase", "csp-amplitude", "csp-
 
 Normalization = Literal["global-max", "per-scale", "motion", "none"]
 NORMALIZATIONS = ("global-max", "per-scale", "motion", "none")
+#: editing regimes (paper.md §2.6): frozen one-step extrapolation, live re-analysis, persistent coordinates
+REGIMES = ("one-step", "live", "persistent")
 
 
 def parse_method(method: str) -> tuple[str, str]:
@@ -86,10 +88,12 @@ class MorphConfig:
     color
         ``"rgb"`` (each channel decomposed and edited) or ``"luminance"`` (YIQ; Y edited, I/Q fixed).
     regime
-        ``"one-step"`` (the paper's frozen gradient, extrapolated) or ``"live"`` (re-analyse and
-        recompute the gradient every step, capped at ``step_size`` per step).
+        ``"one-step"`` (the paper's frozen gradient, extrapolated), ``"live"`` (re-analyse the
+        current frame and recompute the gradient every step, capped at ``step_size`` per step) or
+        ``"persistent"`` (recompute the gradient every step but accumulate the edit on the source's
+        coefficients; with ``l2_budget``, projected onto the budget: :mod:`steerlens.persistent`).
     step_size
-        Live regime: amplification per step (e.g. max phase change per step in radians).
+        Iterative regimes: amplification per step (e.g. max phase change per step in radians).
     chunk_size
         Frames synthesised and scored per batch.
     seed
@@ -112,7 +116,7 @@ class MorphConfig:
     twidth: int = 1
     padding: str = "reflect"
     color: Literal["rgb", "luminance"] = "rgb"
-    regime: Literal["one-step", "live"] = "one-step"
+    regime: Literal["one-step", "live", "persistent"] = "one-step"
     step_size: float | None = None
     chunk_size: int = 16
     seed: int = 0
@@ -146,8 +150,8 @@ class MorphConfig:
             )
         if self.color not in ("rgb", "luminance"):
             raise ConfigError(f"--color must be 'rgb' or 'luminance', got {self.color!r}")
-        if self.regime not in ("one-step", "live"):
-            raise ConfigError(f"--regime must be 'one-step' or 'live', got {self.regime!r}")
+        if self.regime not in REGIMES:
+            raise ConfigError(f"--regime must be one of {', '.join(REGIMES)}, got {self.regime!r}")
         if not 1 <= self.n_orientations <= 16:
             raise ConfigError(f"--orientations must be 1..16, got {self.n_orientations}")
         if self.chunk_size < 1:

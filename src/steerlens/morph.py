@@ -21,6 +21,7 @@ from steerlens.frames import FrameBatch, render_frames
 from steerlens.gradient import EditDirection, edit_direction
 from steerlens.methods import COMPARE_METHODS, MorphConfig
 from steerlens.models.base import Classifier
+from steerlens.persistent import MAX_PERSISTENT_STEPS, persistent_trajectory
 from steerlens.result import FrameScore, MorphResult, Overshoot
 from steerlens.schedule import detect_overshoot, linear_schedule, search_amplification
 from steerlens.transforms import make_transform
@@ -190,6 +191,8 @@ def morph_batch(
         )
     if cfg.regime == "live":
         results = _live(model, transform, x, t, src, cfg, timings, progress, first=direction)
+    elif cfg.regime == "persistent":
+        results = _persistent(model, transform, x, t, src, cfg, timings, progress, direction)
     else:
         results = _one_step(model, transform, x, t, src, cfg, timings, direction)
     timings["total"] = time.perf_counter() - start
@@ -405,6 +408,25 @@ def _live(
     timings["live_steps"] = float(len(traj_x) - 1)
     timings["render"] = time.perf_counter() - tic
     xs, ps, l2s, cs = (torch.stack(v, 0) for v in (traj_x, traj_p, traj_l2, cum))
+    return _trajectory_results(model, x0, t, src, cfg, xs, ps, l2s, cs, reached, "live", step)
+
+
+def _trajectory_results(
+    model: Classifier,
+    x0: Tensor,
+    t: Tensor,
+    src: Tensor,
+    cfg: MorphConfig,
+    xs: Tensor,
+    ps: Tensor,
+    l2s: Tensor,
+    cs: Tensor,
+    reached: Tensor,
+    regime: str,
+    step: float,
+) -> list[MorphResult]:
+    """Results of an iterative run: ``auto`` trajectories are subsampled evenly to ``cfg.frames``."""
+    b = x0.shape[0]
     if isinstance(cfg.amplification, str) and xs.shape[0] > cfg.frames:
         idx = torch.linspace(0, xs.shape[0] - 1, cfg.frames).round().long()
         xs, ps, l2s, cs = xs[idx], ps[idx], l2s[idx], cs[idx]
@@ -412,13 +434,50 @@ def _live(
     fb = FrameBatch(frames=xs, probs=ps, l2=l2s, max_abs_dphi=z, frac_wrapped=z)
     out = []
     for i in range(b):
-        res = _to_result(model, fb, i, x0[i], t[i], src[i], cs[:, i], cfg, "live")
+        res = _to_result(model, fb, i, x0[i], t[i], src[i], cs[:, i], cfg, regime)
         if isinstance(cfg.amplification, str):
             goal = f"L2 >= {cfg.l2_budget}" if cfg.l2_budget is not None else f"p_target >= {cfg.goal_p}"
             res.stop_reason = ("reached " if bool(reached[i]) else "not reached: ") + goal
-        res.settings["live_step_size"] = step
+        res.settings[f"{regime}_step_size"] = step
         out.append(res)
     return out
+
+
+def _persistent(
+    model: Classifier,
+    transform: Transform,
+    x0: Tensor,
+    t: Tensor,
+    src: Tensor,
+    cfg: MorphConfig,
+    timings: dict[str, float],
+    progress: bool,
+    first: EditDirection,
+) -> list[MorphResult]:
+    """Persistent-coordinates regime (see :mod:`steerlens.persistent`)."""
+    step = cfg.step_size or DEFAULT_LIVE_STEP[cfg.edit]
+    if isinstance(cfg.amplification, str):
+        steps = [step] * MAX_PERSISTENT_STEPS
+    else:
+        a = [float(v) for v in cfg.amplification]
+        steps = [max(a[k + 1] - a[k], 0.0) for k in range(len(a) - 1)]
+    tic = time.perf_counter()
+    tr = persistent_trajectory(model, transform, x0, t, src, cfg, first, steps, progress)
+    timings["persistent_steps"] = float(tr.frames.shape[0] - 1)
+    timings["render"] = time.perf_counter() - tic
+    results = _trajectory_results(model, x0, t, src, cfg, tr.frames, tr.probs, tr.l2, tr.cumulative,
+                                  tr.reached, "persistent", step)
+    if isinstance(cfg.amplification, str) and cfg.l2_budget is not None:
+        for r, ok in zip(results, tr.reached.tolist()):
+            hit = r.final.p_target >= cfg.goal_p
+            # "reached" = the budget was met (the comparison's attainment), whatever p_target did
+            r.stop_reason = (
+                f"reached L2 >= {cfg.l2_budget} and p_target >= {cfg.goal_p}" if ok and hit else
+                f"reached L2 >= {cfg.l2_budget}; p_target {r.final.p_target:.3f} < {cfg.goal_p} "
+                f"after {len(steps)} steps" if ok else
+                f"not reached: L2 >= {cfg.l2_budget} after {len(steps)} steps"
+            )
+    return results
 
 
 def _bisect_step(model, transform, d: EditDirection, x0, s, cfg, over, nx, p, l2, rounds: int = 12):

@@ -13,11 +13,10 @@ from typing import Any
 from steerlens.errors import ConfigError
 from steerlens.experiments.scoring import ScoringOptions
 from steerlens.experiments.sources import DRIVERS, SYNTHETIC_FAMILIES
-from steerlens.methods import COMPARE_METHODS, MorphConfig, parse_method
+from steerlens.methods import COMPARE_METHODS, REGIMES, MorphConfig, parse_method
 
 __all__ = ["EXPERIMENTS", "ExperimentSpec", "Variant", "default_spec", "sweep_variants"]
 
-REGIMES = ("one-step", "live")
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ class ExperimentSpec:
             parse_method(m)
         for r in self.regimes:
             if r not in REGIMES:
-                raise ConfigError(f"unknown regime {r!r}; use one-step and/or live")
+                raise ConfigError(f"unknown regime {r!r}; use {', '.join(REGIMES)}")
         for d in self.drivers:
             if d not in DRIVERS:
                 raise ConfigError(f"unknown driver {d!r}; use standard and/or robust")
@@ -189,7 +188,7 @@ def _mnist_like(name: str) -> ExperimentSpec:
         sources=300,
         budgets=[1.0, 2.0],
         methods=list(COMPARE_METHODS),
-        regimes=["one-step", "live"],
+        regimes=["one-step", "persistent", "live"],
         drivers=["standard", "robust"],
     )
 
@@ -201,7 +200,7 @@ def _synthetic() -> ExperimentSpec:
         sources=100,
         budgets=[0.75],
         methods=list(COMPARE_METHODS),
-        regimes=["one-step", "live"],
+        regimes=["one-step", "persistent", "live"],
         drivers=["standard"],
         showcase=False,
         relative_budgets=True,
