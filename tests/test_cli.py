@@ -43,6 +43,18 @@ def test_morph_mnist_writes_every_file(tmp_path, digit_png, mnist_model, capsys)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".steerlens-")]
 
 
+def test_morph_persistent_regime_on_a_budget(tmp_path, digit_png, mnist_model, capsys):
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, "morph", digit_png, "--model", "mnist-cnn", "--target", "8",
+                        "--regime", "persistent", "--budget", "1.5", "--frames", "4", "--out", out,
+                        "--quiet")
+    assert code == 0, err
+    man = json.loads((out / "result.json").read_text())
+    assert man["regime"] == "persistent" and len(man["frames"]) <= 4
+    assert man["frames"][-1]["l2"] == pytest.approx(1.5, rel=0.01)
+    assert man["frames"][-1]["p_target"] > man["frames"][0]["p_target"]
+
+
 @pytest.mark.slow
 def test_morph_lite0_on_unseen_photo(tmp_path, photo_path, lite0, capsys):
     out = tmp_path / "coffee"

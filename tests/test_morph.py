@@ -99,6 +99,49 @@ def test_live_regime_meets_l2_budget(mnist_split, mnist_model):
         assert r.final.l2 == pytest.approx(1.5, rel=0.02)
 
 
+@pytest.mark.parametrize("regime", ["live", "persistent"])
+@pytest.mark.parametrize("method", ["csp-phase", "csp-joint", "pixel"])
+def test_iterative_regimes_share_the_first_update_with_one_step(mnist_split, mnist_model, regime, method):
+    """paper.md §2.6: live and fixed runs share their first non-zero update exactly."""
+    x = mnist_split.x_test[:3]
+    t = torch.tensor([8, 3, 1])
+    cfg = MorphConfig(method=method, amplification=[0.0, 0.7])
+    one = morph_batch(mnist_model, x, t, cfg)
+    it = morph_batch(mnist_model, x, t, MorphConfig(method=method, amplification=[0.0, 0.7], regime=regime))
+    for a, b in zip(one, it):
+        assert float((a.frames[1] - b.frames[1]).abs().max()) <= 1e-5
+        assert b.scores[1].p_target == pytest.approx(a.scores[1].p_target, abs=1e-5)
+
+
+@pytest.mark.parametrize("method", ["pixel", "csp-phase"])
+def test_persistent_regime_meets_budget_and_beats_one_step(mnist_split, mnist_model, method):
+    """Projected steps on the source's coefficients end on the budget with a higher p_target."""
+    x, t = _runner_up(mnist_split, mnist_model, 16)
+    cfg = dict(method=method, l2_budget=1.5, frames=5)
+    one = morph_batch(mnist_model, x, t, MorphConfig(**cfg))
+    per = morph_batch(mnist_model, x, t, MorphConfig(regime="persistent", **cfg))
+    for r in per:
+        assert r.regime == "persistent" and r.frames.shape[0] <= 5
+        assert r.stop_reason.startswith("reached")
+        assert r.final.l2 == pytest.approx(1.5, rel=0.01)
+        assert float(r.frames.min()) >= 0.0 and float(r.frames.max()) <= 1.0
+    p_one = torch.tensor([r.final.p_target for r in one])
+    p_per = torch.tensor([r.final.p_target for r in per])
+    assert float(p_per.median()) > float(p_one.median())
+    assert int((p_per > p_one).sum()) >= 12
+
+
+def test_persistent_regime_without_budget_stops_at_goal(mnist_split, mnist_model):
+    x = mnist_split.x_test[:3]
+    res = morph_batch(mnist_model, x, torch.full((3,), 8),
+                      MorphConfig(method="pixel", regime="persistent", frames=6))
+    for r in res:
+        assert r.final.p_target >= 0.9 or r.stop_reason.startswith("not reached")
+        if r.final.p_target >= 0.9:  # it stops at the first step past the goal
+            assert r.scores[-2].p_target < 0.9
+    assert sum(r.final.p_target >= 0.9 for r in res) >= 2
+
+
 def test_compare_matches_final_l2(mnist_split, mnist_model):
     res = compare(mnist_model, mnist_split.x_test[0], "8", frames=4)
     budgets = {m: r.final.l2 for m, r in res.items() if r.stop_reason.startswith("reached")}

@@ -373,6 +373,7 @@ def _live(
     traj_l2 = [first.l2[0]]
     cum = [torch.zeros(b, device=x0.device)]
     active = torch.ones(b, dtype=torch.bool, device=x0.device)
+    taken = torch.zeros(b, dtype=torch.long, device=x0.device)
     x = first.frames[0]
     reached = torch.zeros(b, dtype=torch.bool, device=x0.device)
     from tqdm.auto import tqdm
@@ -394,6 +395,7 @@ def _live(
                 nx, p, l2, frac = _bisect_step(model, transform, d, x0, s, cfg, over, nx, p, l2)
                 amps = amps * torch.where(over, frac, torch.ones_like(frac))[None]
         keep = active[:, None, None, None]
+        taken += active.long()
         x = torch.where(keep, nx, x)
         traj_x.append(x)
         traj_p.append(torch.where(active[:, None], p, traj_p[-1]))
@@ -408,7 +410,7 @@ def _live(
     timings["live_steps"] = float(len(traj_x) - 1)
     timings["render"] = time.perf_counter() - tic
     xs, ps, l2s, cs = (torch.stack(v, 0) for v in (traj_x, traj_p, traj_l2, cum))
-    return _trajectory_results(model, x0, t, src, cfg, xs, ps, l2s, cs, reached, "live", step)
+    return _trajectory_results(model, x0, t, src, cfg, xs, ps, l2s, cs, reached, taken, "live", step)
 
 
 def _trajectory_results(
@@ -422,23 +424,31 @@ def _trajectory_results(
     l2s: Tensor,
     cs: Tensor,
     reached: Tensor,
+    lengths: Tensor,
     regime: str,
     step: float,
 ) -> list[MorphResult]:
-    """Results of an iterative run: ``auto`` trajectories are subsampled evenly to ``cfg.frames``."""
+    """Results of an iterative run: ``auto`` trajectories are subsampled evenly to ``cfg.frames``.
+
+    ``lengths[i]`` is the number of steps image ``i`` took before it stopped (its later states are
+    frozen copies in the batched arrays); each image's frames span its own trajectory.
+    """
     b = x0.shape[0]
-    if isinstance(cfg.amplification, str) and xs.shape[0] > cfg.frames:
-        idx = torch.linspace(0, xs.shape[0] - 1, cfg.frames).round().long()
-        xs, ps, l2s, cs = xs[idx], ps[idx], l2s[idx], cs[idx]
-    z = torch.zeros(xs.shape[0], b, device=x0.device)
-    fb = FrameBatch(frames=xs, probs=ps, l2=l2s, max_abs_dphi=z, frac_wrapped=z)
     out = []
     for i in range(b):
-        res = _to_result(model, fb, i, x0[i], t[i], src[i], cs[:, i], cfg, regime)
+        n = int(lengths[i]) + 1
+        idx = torch.arange(n)
+        if isinstance(cfg.amplification, str) and n > cfg.frames:
+            idx = torch.linspace(0, n - 1, cfg.frames).round().long()
+        z = torch.zeros(idx.shape[0], 1, device=x0.device)
+        fb = FrameBatch(frames=xs[idx, i : i + 1], probs=ps[idx, i : i + 1], l2=l2s[idx, i : i + 1],
+                        max_abs_dphi=z, frac_wrapped=z)
+        res = _to_result(model, fb, 0, x0[i], t[i], src[i], cs[idx, i], cfg, regime)
         if isinstance(cfg.amplification, str):
             goal = f"L2 >= {cfg.l2_budget}" if cfg.l2_budget is not None else f"p_target >= {cfg.goal_p}"
             res.stop_reason = ("reached " if bool(reached[i]) else "not reached: ") + goal
         res.settings[f"{regime}_step_size"] = step
+        res.settings[f"{regime}_steps_taken"] = n - 1
         out.append(res)
     return out
 
@@ -466,7 +476,7 @@ def _persistent(
     timings["persistent_steps"] = float(tr.frames.shape[0] - 1)
     timings["render"] = time.perf_counter() - tic
     results = _trajectory_results(model, x0, t, src, cfg, tr.frames, tr.probs, tr.l2, tr.cumulative,
-                                  tr.reached, "persistent", step)
+                                  tr.reached, tr.steps_taken, "persistent", step)
     if isinstance(cfg.amplification, str) and cfg.l2_budget is not None:
         for r, ok in zip(results, tr.reached.tolist()):
             hit = r.final.p_target >= cfg.goal_p

@@ -42,6 +42,7 @@ class Trajectory:
     l2: Tensor
     cumulative: Tensor  # total normalised step length taken so far, per image
     reached: Tensor  # (B,) stop goal met
+    steps_taken: Tensor  # (B,) steps before the image stopped (later states are frozen copies)
 
 
 def increments_like(direction: EditDirection) -> EditDirection:
@@ -152,6 +153,7 @@ def persistent_trajectory(
     traj_l2 = [(frame0 - x0).flatten(1).norm(dim=1)]
     cum = [torch.zeros(b, device=x0.device)]
     active = torch.ones(b, dtype=torch.bool, device=x0.device)
+    taken = torch.zeros(b, dtype=torch.long, device=x0.device)
     reached = torch.zeros(b, dtype=torch.bool, device=x0.device)
     d = first
     from tqdm.auto import tqdm
@@ -175,6 +177,7 @@ def persistent_trajectory(
                 l2 = (x - x0).flatten(1).norm(dim=1)
         p = torch.softmax(model(x).float(), -1)
         keep = active[:, None, None, None]
+        taken += active.long()
         traj_x.append(torch.where(keep, x, traj_x[-1]))
         traj_p.append(torch.where(active[:, None], p, traj_p[-1]))
         traj_l2.append(torch.where(active, l2, traj_l2[-1]))
@@ -193,4 +196,5 @@ def persistent_trajectory(
         l2=torch.stack(traj_l2, 0),
         cumulative=torch.stack(cum, 0),
         reached=reached,
+        steps_taken=taken,
     )
