@@ -308,15 +308,18 @@ class MorphBench:
         self.target = torch.full((case.batch,), 1, dtype=torch.long, device=device)
         self.one_step = morph_config(case)
         self.live = morph_config(case, "live")
+        self.persistent = morph_config(case, "persistent")
 
     def run(self, variant: str) -> Any:
-        """Run ``morph``, ``live`` or ``floor`` once at the configured precision."""
+        """Run ``morph``, ``live``, ``persistent`` or ``floor`` once at the configured precision."""
         with warnings.catch_warnings(), precision(self.settings, self.device):
             warnings.simplefilter("ignore")
             if variant == "morph":
                 return morph_batch(self.model, self.x, self.target, self.one_step, self.device)
             if variant == "live":
                 return morph_batch(self.model, self.x, self.target, self.live, self.device)
+            if variant == "persistent":
+                return morph_batch(self.model, self.x, self.target, self.persistent, self.device)
             if variant == "floor":
                 return classifier_floor(self.model, self.x, self.target, self.case.frames,
                                         self.one_step.chunk_size)
@@ -487,21 +490,24 @@ def morph_case(bench: MorphBench) -> dict[str, Any]:
 
 
 def bench_live(bench: MorphBench) -> dict[str, Any]:
-    """One-step vs live regime at the same explicit schedule (K frames, K-1 live steps).
+    """One-step vs the iterative regimes at the same explicit schedule (K frames, K-1 steps).
 
-    A library error in the live regime is recorded (``error``) instead of aborting the run.
+    A library error in an iterative regime is recorded (``error``) instead of aborting the run.
     """
     case, settings = bench.case, bench.settings
     rec: dict[str, Any] = {"case": case.name, "frames": case.frames, "batch": case.batch}
     try:
-        tl = time_interleaved({"one-step": lambda: bench.run("morph"), "live": lambda: bench.run("live")},
+        tl = time_interleaved({"one-step": lambda: bench.run("morph"), "live": lambda: bench.run("live"),
+                               "persistent": lambda: bench.run("persistent")},
                               _sub_repeats(settings), settings.warmup, bench.device)
     except Exception as exc:  # noqa: BLE001 - report any library failure, keep benchmarking
         rec["error"] = f"{type(exc).__name__}: {exc}"
         _log(f"{case.name}: live regime failed: {rec['error']}")
         return rec
     rec.update({"one_step_ms": _ms(tl["one-step"]), "live_ms": _ms(tl["live"]),
-                "live_over_one_step": round(paired_ratio(tl["live"], tl["one-step"]), 3)})
+                "live_over_one_step": round(paired_ratio(tl["live"], tl["one-step"]), 3),
+                "persistent_ms": _ms(tl["persistent"]),
+                "persistent_over_one_step": round(paired_ratio(tl["persistent"], tl["one-step"]), 3)})
     _log(f"{case.name}: live {rec['live_ms']} ms vs one-step {rec['one_step_ms']} ms "
          f"({rec['live_over_one_step']}x)")
     return rec
@@ -762,10 +768,12 @@ def markdown(report: dict[str, Any]) -> str:
                            "backward through the pyramid); `classify_frames` is what the floor "
                            "also pays; `floor_*` are the floor's two parts."), ""]
     if report.get("live"):
-        lines += ["## One-step vs live (iterative) regime, same number of frames", "",
-                  "| case | one-step ms | live ms | live / one-step |", "|---|---|---|---|"]
-        lines += [f"| {r['case']} | {r['one_step_ms']} | {r['live_ms']} | {r['live_over_one_step']}x |"
-                  if "error" not in r else f"| {r['case']} | failed: {r['error'][:80]} | | |"
+        lines += ["## One-step vs the iterative regimes (live, persistent), same number of frames", "",
+                  "| case | one-step ms | live ms | live / one-step | persistent ms | persistent / one-step |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['case']} | {r['one_step_ms']} | {r['live_ms']} | {r['live_over_one_step']}x | "
+                  f"{r['persistent_ms']} | {r['persistent_over_one_step']}x |"
+                  if "error" not in r else f"| {r['case']} | failed: {r['error'][:80]} | | | | |"
                   for r in report["live"]]
         lines.append("")
     if report.get("memory"):

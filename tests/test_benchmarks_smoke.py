@@ -65,6 +65,7 @@ def test_smallest_cases_write_a_complete_finite_report(bench, tmp_path):
     assert data["csp_speedup_vs_plenoptic_all"] == {"csp-32-gray-b1": data["csp_speedup_vs_plenoptic"]}
     assert list(data["morph_overhead_ratio_all"]) == ["mnist-cnn-28-K4-b1"]
     assert "error" not in data["live"][0], data["live"][0]
+    assert data["live"][0]["persistent_ms"] > 0 and data["live"][0]["live_ms"] > 0
     for k in ("morph_ms", "floor_ms", "overhead_ratio", "breakdown_ms"):
         assert k in data["morph"][0]
     for k in ("speedup", "steerlens_recon_max_abs_error", "plenoptic_recon_max_abs_error"):

@@ -138,3 +138,17 @@ def test_cli_train_and_experiment_errors(quick_run, capsys):
     assert main(["experiment", "mnist", "--quick", "--regimes", "frozen"]) == 2
     assert main(["train", "synthetic-blobs"]) == 2
     assert "unknown synthetic family" in capsys.readouterr().err
+
+
+def test_resume_refuses_cases_from_other_driver_weights(quick_run, tmp_path):
+    """Cached cases made with different weights of the same driver must not be mixed in."""
+    spec, out, _ = quick_run
+    recs = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()
+            if line.startswith("{") and line.endswith("}")]
+    assert all(len(r["driver_sha256"]) == 64 for r in recs)
+    other = tmp_path / "other"
+    other.mkdir()
+    recs[0]["driver_sha256"] = "0" * 64
+    (other / "cases.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    with pytest.raises(ConfigError, match="driver weights"):
+        run_experiment(spec, other, progress=False)

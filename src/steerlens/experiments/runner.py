@@ -207,6 +207,24 @@ def _budget_scale(spec: ExperimentSpec, sources: SourceSet) -> float:
     return float((gt[0] - sources.x).flatten(1).norm(dim=1).median())
 
 
+def _check_same_weights(store: CaseStore, dataset: str, driver_name: str, model: Any) -> None:
+    """Refuse to resume a results folder whose cases came from other weights of the same driver.
+
+    Trained models are cached per machine (``STEERLENS_CACHE_DIR``); two caches can hold different
+    weights under the same name, and mixing them in one table would compare different drivers.
+    """
+    sha = model.spec.get("weights_sha256")
+    if not sha:
+        return
+    for rec in store.values():
+        old = rec.get("driver_sha256")
+        if rec.get("dataset") == dataset and rec.get("driver") == driver_name and old and old != sha:
+            raise ConfigError(
+                f"{dataset} {driver_name} driver weights ({sha[:12]}) differ from those of the cached "
+                f"cases ({old[:12]}); use the same STEERLENS_CACHE_DIR as before or a fresh --out"
+            )
+
+
 def _kept_path(out: Path, cell: tuple[Any, ...], method: str) -> Path:
     return out / "cache" / "kept" / f"{cell_slug(cell)}__{method}.pt"
 
@@ -271,6 +289,8 @@ def run_experiment(
         fam_split = split if dataset.startswith("synthetic-") else None
         drivers = {d: load_driver(dataset, d, fam_split, progress) for d in spec.drivers}
         judges = load_judges(dataset, fam_split, progress)
+        for name, model in drivers.items():
+            _check_same_weights(store, dataset, name, model)
         samples = [i for i, k in enumerate(sources.kinds) if k == "sample"]
         shows = [i for i, k in enumerate(sources.kinds) if k == "showcase"]
         scale = _budget_scale(spec, sources)
@@ -310,6 +330,7 @@ def run_experiment(
                     dataset=dataset,
                     driver=driver_name,
                     driver_model=driver.name,
+                    driver_sha256=driver.spec.get("weights_sha256"),
                     regime=regime,
                     budget=budget,
                     variant=variant.name,
