@@ -26,6 +26,8 @@ class DemoCase:
     target: str
     method: str = "csp-phase"
     color: str = "rgb"
+    regime: str = "one-step"
+    budget: float | None = None
 
 
 DEMO_CASES: list[DemoCase] = [
@@ -35,6 +37,9 @@ DEMO_CASES: list[DemoCase] = [
     DemoCase("mnist-3-to-8", "mnist-cnn", "mnist:3", "8"),
     DemoCase("mnist-5-to-6", "mnist-cnn", "mnist:5", "6"),
     DemoCase("mnist-1-to-7", "mnist-cnn", "mnist:1", "7"),
+    # the iterative matched-budget regime: where the one-step morph of 1 -> 7 overshoots, persistent
+    # steps on the source's phases reach the target at pixel L2 = 4
+    DemoCase("mnist-1-to-7-persistent", "mnist-cnn", "mnist:1", "7", regime="persistent", budget=4.0),
 ]
 
 
@@ -84,7 +89,8 @@ def run_demo(
                 models[case.model] = load_model(case.model, device=device, progress=progress)
             model = models[case.model]
             x = demo_image(case.image, model)
-            res = morph(model, x, case.target, case.method, color=case.color, device=device)
+            res = morph(model, x, case.target, case.method, color=case.color, regime=case.regime,
+                        l2_budget=case.budget, device=device)
             res.settings["image"] = case.image
             res.save(tmp / case.slug)
             echo(f"{case.slug:24s} {res.summary()}")
