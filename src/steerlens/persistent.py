@@ -137,10 +137,18 @@ def persistent_trajectory(
 
     Examples
     --------
-    >>> import torch, steerlens
-    >>> from steerlens.morph import build_transform
-    >>> model = steerlens.load_model("mnist-cnn")              # doctest: +SKIP
-    >>> cfg = MorphConfig(regime="persistent", l2_budget=2.0)  # doctest: +SKIP
+    >>> import torch
+    >>> from steerlens.models.base import Classifier
+    >>> from steerlens.transforms import make_transform
+    >>> _ = torch.manual_seed(0)
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 2))
+    >>> clf = Classifier(net, ["a", "b"], (16, 16), 1)
+    >>> tr, x, t = make_transform("csp", scales=2), torch.rand(1, 1, 16, 16), torch.tensor([1])
+    >>> cfg = MorphConfig(regime="persistent", l2_budget=0.5)
+    >>> d0 = edit_direction(clf, tr, x, t, cfg)
+    >>> traj = persistent_trajectory(clf, tr, x, t, torch.tensor([0]), cfg, d0, [0.2] * 30)
+    >>> round(float(traj.l2[-1, 0]), 3), bool(traj.probs[-1, 0, 1] > traj.probs[0, 0, 1])
+    (0.5, True)
     """
     b = x0.shape[0]
     cols = torch.arange(b, device=x0.device)
