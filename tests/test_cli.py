@@ -32,7 +32,7 @@ def _run(capsys, *args):
 
 def test_morph_mnist_writes_every_file(tmp_path, digit_png, mnist_model, capsys):
     out = tmp_path / "out"
-    code, stdout, err = _run(capsys, "morph", digit_png, "--model", "mnist-cnn", "--target", "8",
+    code, _stdout, err = _run(capsys, "morph", digit_png, "--model", "mnist-cnn", "--target", "8",
                              "--frames", "5", "--out", out, "--quiet")
     assert code == 0, err
     assert PROMISED <= {p.name for p in out.iterdir()}

@@ -117,7 +117,7 @@ def test_iterative_regimes_share_the_first_update_with_one_step(mnist_split, mni
 def test_persistent_regime_meets_budget_and_beats_one_step(mnist_split, mnist_model, method):
     """Projected steps on the source's coefficients end on the budget with a higher p_target."""
     x, t = _runner_up(mnist_split, mnist_model, 16)
-    cfg = dict(method=method, l2_budget=1.5, frames=5)
+    cfg = {"method": method, "l2_budget": 1.5, "frames": 5}
     one = morph_batch(mnist_model, x, t, MorphConfig(**cfg))
     per = morph_batch(mnist_model, x, t, MorphConfig(regime="persistent", **cfg))
     for r in per:

@@ -13,12 +13,12 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__",
     "Classifier",
+    "FrameScore",
     "MorphConfig",
     "MorphResult",
-    "FrameScore",
     "SteerlensError",
+    "__version__",
     "compare",
     "load_image",
     "load_model",

@@ -14,7 +14,6 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -40,7 +39,7 @@ def _echo(msg: str) -> None:
         typer.echo(msg)
 
 
-def _setup(quiet: bool, seed: int, device: str) -> "object":
+def _setup(quiet: bool, seed: int, device: str) -> object:
     import torch
 
     _STATE["quiet"] = quiet
@@ -80,7 +79,7 @@ ClassNamesOpt = typer.Option(None, "--class-names", help="User models: file with
 NormalizeOpt = typer.Option(None, "--normalize", help="User models: none | imagenet | tflite | 'mean,std'.")
 
 
-def _parse_size(value: Optional[str]) -> tuple[int, int] | None:
+def _parse_size(value: str | None) -> tuple[int, int] | None:
     if value is None:
         return None
     try:
@@ -94,17 +93,17 @@ def _parse_size(value: Optional[str]) -> tuple[int, int] | None:
     return parts[0], parts[1]
 
 
-def _load(model: str, weights: Optional[Path], device, quiet: bool, input_size: Optional[str] = None,
-          channels: Optional[int] = None, class_names: Optional[Path] = None,
-          normalize: Optional[str] = None):
+def _load(model: str, weights: Path | None, device, quiet: bool, input_size: str | None = None,
+          channels: int | None = None, class_names: Path | None = None,
+          normalize: str | None = None):
     from steerlens.models import load_model
 
     if weights is not None and not weights.exists():
         raise ConfigError(f"weights file {weights} does not exist; check the --weights path")
     if class_names is not None and not class_names.exists():
         raise ConfigError(f"class-names file {class_names} does not exist; check the --class-names path")
-    extra = {k: v for k, v in dict(input_size=_parse_size(input_size), channels=channels,
-                                   class_names=class_names, normalize=normalize).items() if v is not None}
+    extra = {k: v for k, v in {"input_size": _parse_size(input_size), "channels": channels,
+                                   "class_names": class_names, "normalize": normalize}.items() if v is not None}
     return load_model(model, weights=weights, device=device, progress=not quiet, **extra)
 
 
@@ -118,16 +117,16 @@ def morph(
     frames: int = typer.Option(12, help="Number of frames (>= 2)."),
     amplification: str = typer.Option("auto", help="'auto' or comma-separated amplifications."),
     goal_p: float = typer.Option(0.9, help="Target probability that 'auto' aims for."),
-    budget: Optional[float] = typer.Option(None, help="Aim 'auto' at this pixel-L2 distance instead of --goal-p."),
+    budget: float | None = typer.Option(None, help="Aim 'auto' at this pixel-L2 distance instead of --goal-p."),
     regime: str = typer.Option("one-step", help="one-step (the paper's), live (re-analyse each step) or persistent (accumulate on the source coefficients; projected onto --budget)."),
     normalization: str = typer.Option("global-max", help="global-max | per-scale | motion | none"),
     color: str = typer.Option("rgb", help="rgb (per channel) or luminance (YIQ Y only)."),
     loss: str = typer.Option("nll", help="nll (target NLL) or margin (source - target logit)."),
-    weights: Optional[Path] = typer.Option(None, help="State-dict file for a module:factory model."),
-    input_size: Optional[str] = InputSizeOpt,
-    channels: Optional[int] = ChannelsOpt,
-    class_names: Optional[Path] = ClassNamesOpt,
-    normalize: Optional[str] = NormalizeOpt,
+    weights: Path | None = typer.Option(None, help="State-dict file for a module:factory model."),
+    input_size: str | None = InputSizeOpt,
+    channels: int | None = ChannelsOpt,
+    class_names: Path | None = ClassNamesOpt,
+    normalize: str | None = NormalizeOpt,
     out: Path = typer.Option(Path("out/morph"), "--out", "-o", help="Output directory."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -164,14 +163,14 @@ def compare(
     target: str = typer.Option(..., "--target", "-t"),
     methods: str = typer.Option("pixel,fourier-phase,csp-phase,csp-amplitude,csp-joint", help="Comma-separated methods."),
     frames: int = typer.Option(8, help="Frames per method."),
-    budget: Optional[float] = typer.Option(None, help="Shared final pixel L2; default: csp-phase's L2 at --goal-p."),
+    budget: float | None = typer.Option(None, help="Shared final pixel L2; default: csp-phase's L2 at --goal-p."),
     goal_p: float = typer.Option(0.9),
     color: str = typer.Option("rgb"),
-    weights: Optional[Path] = typer.Option(None),
-    input_size: Optional[str] = InputSizeOpt,
-    channels: Optional[int] = ChannelsOpt,
-    class_names: Optional[Path] = ClassNamesOpt,
-    normalize: Optional[str] = NormalizeOpt,
+    weights: Path | None = typer.Option(None),
+    input_size: str | None = InputSizeOpt,
+    channels: int | None = ChannelsOpt,
+    class_names: Path | None = ClassNamesOpt,
+    normalize: str | None = NormalizeOpt,
     out: Path = typer.Option(Path("out/compare"), "--out", "-o"),
     device: str = typer.Option("cpu"),
     seed: int = typer.Option(0),

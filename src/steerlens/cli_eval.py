@@ -75,7 +75,7 @@ def experiment(
     drivers: str | None = typer.Option(None, "--drivers", help="standard and/or robust."),
     live_sources: int | None = typer.Option(None, "--live-sources", help="Run the (slower) live regime on the first N sources only."),
     datasets: str | None = typer.Option(None, "--datasets", help="Override the datasets, e.g. synthetic-translation,synthetic-scale."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Results folder (default results/NAME, results/NAME-quick with --quick)."),  # noqa: B008
+    out: Path | None = typer.Option(None, "--out", "-o", help="Results folder (default results/NAME, results/NAME-quick with --quick)."),
     quick: bool = typer.Option(False, "--quick", help="Few sources, one budget, cheap metrics (for tests)."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice); 1 on a shared machine."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),

@@ -122,7 +122,7 @@ class MorphConfig:
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def validate(self) -> "MorphConfig":
+    def validate(self) -> MorphConfig:
         """Check option values; raise :class:`ConfigError` with a one-line fix on a bad value."""
         parse_method(self.method)
         if isinstance(self.amplification, str):

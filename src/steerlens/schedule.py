@@ -9,8 +9,8 @@ The search is vectorised over a batch of images, each with its own bracket.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor

@@ -7,7 +7,7 @@ pyramid always sees the image the user sees. Class names travel with the model.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn

@@ -10,8 +10,9 @@ second, so a morph renders K frames by repeating coefficients along dimension 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -52,22 +53,22 @@ class Coeffs:
         """Leading (batch) dimension shared by all tensors."""
         return self.bands[0].shape[0]
 
-    def map(self, fn: Callable[[Tensor], Tensor], residuals: bool = True) -> "Coeffs":
+    def map(self, fn: Callable[[Tensor], Tensor], residuals: bool = True) -> Coeffs:
         """Apply ``fn`` to every band (and residual, unless ``residuals=False``)."""
         res = {k: fn(v) for k, v in self.residuals.items()} if residuals else dict(self.residuals)
         return replace(self, bands=[fn(b) for b in self.bands], residuals=res)
 
-    def with_bands(self, bands: list[Tensor]) -> "Coeffs":
+    def with_bands(self, bands: list[Tensor]) -> Coeffs:
         """Same coefficients with ``bands`` replaced; residuals broadcast to the new batch size."""
         n = bands[0].shape[0]
         res = {k: _expand_batch(v, n) for k, v in self.residuals.items()}
         return replace(self, bands=list(bands), residuals=res)
 
-    def repeat(self, k: int) -> "Coeffs":
+    def repeat(self, k: int) -> Coeffs:
         """Repeat each batch element ``k`` times along dimension 0 (frame-major: ``k`` blocks)."""
         return self.map(lambda t: t.repeat(k, *([1] * (t.dim() - 1))))
 
-    def detach(self) -> "Coeffs":
+    def detach(self) -> Coeffs:
         """Detached copy (no autograd history)."""
         return self.map(lambda t: t.detach())
 
