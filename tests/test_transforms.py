@@ -198,6 +198,14 @@ def test_batched_frames_match_individual_synthesis():
     single = pyr.synthesize(c.with_bands([b * math.e ** (0.5j) for b in c.bands]))
     assert float((frames[2:4] - single).abs().max()) <= 1e-6
     assert float((frames[2:4] - x).abs().max()) > 1e-2  # the phase edit really changed the image
+    # residuals kept at the source batch (2) serve all 3 frames of each source, identically
+    shared = pyr.synthesize(c.with_bands(bands, repeat_residuals=False))
+    assert pyr.broadcasts_residuals and c.residuals["highpass"].shape[0] == 2
+    assert float((shared - frames).abs().max()) <= 1e-6
+    # and stay differentiable with respect to the bands
+    leaves = [b.detach().clone().requires_grad_(True) for b in bands]
+    pyr.synthesize(c.with_bands(leaves, repeat_residuals=False)).square().sum().backward()
+    assert all(bool(torch.isfinite(t.grad).all()) and float(t.grad.abs().max()) > 0 for t in leaves)
 
 
 def test_bands_broadcast_over_residual_batch():

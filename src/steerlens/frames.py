@@ -186,11 +186,13 @@ def render_frames(
     """
     k, b = amps.shape
     per_chunk = max(1, chunk_size // max(b, 1))
+    shared_residuals = bool(getattr(transform, "broadcasts_residuals", False))
     frames, probs, l2s = [], [], []
     for s in range(0, k, per_chunk):
         a = amps[s : s + per_chunk]
         bands = edited_bands(direction, a, amplitude_weight)
-        x = transform.synthesize(direction.coeffs.with_bands(bands)).clamp(0, 1)
+        coeffs = direction.coeffs.with_bands(bands, repeat_residuals=not shared_residuals)
+        x = transform.synthesize(coeffs).clamp(0, 1)
         x = x.view(a.shape[0], b, *x.shape[1:])
         p = torch.softmax(model(x.flatten(0, 1)).float(), -1).view(a.shape[0], b, -1)
         l2s.append((x - source.unsqueeze(0)).flatten(2).norm(dim=2))

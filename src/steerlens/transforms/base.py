@@ -58,10 +58,19 @@ class Coeffs:
         res = {k: fn(v) for k, v in self.residuals.items()} if residuals else dict(self.residuals)
         return replace(self, bands=[fn(b) for b in self.bands], residuals=res)
 
-    def with_bands(self, bands: list[Tensor]) -> Coeffs:
-        """Same coefficients with ``bands`` replaced; residuals broadcast to the new batch size."""
+    def with_bands(self, bands: list[Tensor], repeat_residuals: bool = True) -> Coeffs:
+        """Same coefficients with ``bands`` replaced.
+
+        Residuals are repeated to the new batch size, unless ``repeat_residuals=False`` (for a
+        transform whose ``broadcasts_residuals`` is true, so each source's residuals are transformed
+        once for all its frames).
+        """
         n = bands[0].shape[0]
-        res = {k: _expand_batch(v, n) for k, v in self.residuals.items()}
+        res = (
+            {k: _expand_batch(v, n) for k, v in self.residuals.items()}
+            if repeat_residuals
+            else dict(self.residuals)
+        )
         return replace(self, bands=list(bands), residuals=res)
 
     def repeat(self, k: int) -> Coeffs:

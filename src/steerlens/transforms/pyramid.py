@@ -295,6 +295,22 @@ def clear_filter_cache() -> None:
     _numpy_filters.cache_clear()
 
 
+def _add_at_(flat: Tensor, index: Tensor, part: Tensor) -> None:
+    """``flat[..., index] += part`` in place, broadcasting a smaller (per-source) batch of ``part``.
+
+    ``flat`` is ``(N, C, H*W)``; ``part`` is ``(M, C, L)`` with ``M == N`` or ``N`` a multiple of
+    ``M`` (frame-major repeats of the sources, as :func:`steerlens.frames.render_frames` batches).
+    """
+    if part.shape[:-1] == flat.shape[:-1]:
+        flat.index_add_(-1, index, part)
+        return
+    m, n = part.shape[0], flat.shape[0]
+    if n % m:
+        raise ValueError(f"cannot broadcast a batch of {m} coefficients to {n} images")
+    view = flat.view(n // m, m, *flat.shape[1:])
+    view.index_add_(-1, index, part.unsqueeze(0).expand(n // m, *part.shape))
+
+
 class SteerablePyramid:
     """Complex steerable pyramid with exact reconstruction for any image size.
 
@@ -501,13 +517,18 @@ class SteerablePyramid:
             )
         return out
 
+    #: ``synthesize`` accepts residuals with fewer batch entries than the bands (frame-major repeats)
+    broadcasts_residuals = True
+
     def synthesize(self, coeffs: Coeffs) -> Tensor:
         """Rebuild images from (possibly edited) coefficients; inverse of :meth:`analyze`.
 
         Parameters
         ----------
         coeffs
-            Output of :meth:`analyze`, bands optionally edited or repeated along dimension 0.
+            Output of :meth:`analyze`, bands optionally edited or repeated along dimension 0. The
+            residuals may keep the source batch ``B`` while the bands hold ``K * B`` frames
+            (frame-major); each source's residuals then serve all its frames.
 
         Returns
         -------
@@ -545,21 +566,18 @@ class SteerablePyramid:
 
         spec = spectrum(bands[0], f.synthesis[0]).sum(-3)
         high = spectrum(highpass, f.highpass_syn)
-        if high.shape != spec.shape:
-            spec = spec + high  # broadcasts when the residuals carry more batch entries than bands
-        else:
+        if high.shape == spec.shape:
             spec.add_(high)
+        elif high.shape[0] < spec.shape[0]:
+            # one residual per source, shared by its K frames (frame-major batch K*B): transformed
+            # once instead of K times
+            spec.view(spec.shape[0] // high.shape[0], *high.shape).add_(high)
+        else:
+            spec = spec + high  # broadcasts when the residuals carry more batch entries than bands
         flat = spec.flatten(-2)
         parts = [spectrum(b, m).sum(-3) for b, m in zip(bands[1:], f.synthesis[1:])]
         for part, index in zip([*parts, spectrum(lowpass, f.lowpass_syn)], f.index):
-            part = part.flatten(-2)
-            flat.index_add_(
-                -1,
-                index,
-                part
-                if part.shape[:-1] == flat.shape[:-1]
-                else part.expand(*flat.shape[:-1], part.shape[-1]),
-            )
+            _add_at_(flat, index, part.flatten(-2))
         out = torch.fft.ifft2(spec, norm=f.norm).real
         height, width = coeffs.image_shape
         return out[..., :height, :width]
