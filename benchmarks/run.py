@@ -337,8 +337,10 @@ class MorphBench:
         per_chunk = max(1, cfg.chunk_size // b)
         chunks = [amps[s : s + per_chunk] for s in range(0, amps.shape[0], per_chunk)]
         bands = [edited_bands(direction, a, cfg.amplitude_weight) for a in chunks]
+        shared = bool(getattr(transform, "broadcasts_residuals", False))  # as render_frames does
         with torch.no_grad():
-            frames = [transform.synthesize(direction.coeffs.with_bands(bd)).clamp(0, 1) for bd in bands]
+            frames = [transform.synthesize(direction.coeffs.with_bands(bd, repeat_residuals=not shared))
+                      .clamp(0, 1) for bd in bands]
 
         @torch.no_grad()
         def analyze() -> Any:
@@ -350,7 +352,8 @@ class MorphBench:
 
         @torch.no_grad()
         def synthesize() -> Any:
-            return [transform.synthesize(direction.coeffs.with_bands(bd)).clamp(0, 1) for bd in bands]
+            return [transform.synthesize(direction.coeffs.with_bands(bd, repeat_residuals=not shared))
+                    .clamp(0, 1) for bd in bands]
 
         @torch.no_grad()
         def classify() -> Any:
