@@ -141,27 +141,44 @@ def phase_stats(direction: EditDirection, amps: Tensor) -> tuple[Tensor, Tensor]
     """Largest |delta phi| and the fraction of edited coefficients moved past pi, per (K, B)."""
     k, b = amps.shape
     alpha = (amps * direction.unit.to(amps)[None, :]).abs()
-    bands = [p for p in direction.phase if p is not None and direction.coeffs.bands[0].is_complex()]
-    if not bands:
+    if not any(p is not None for p in direction.phase) or not direction.coeffs.bands[0].is_complex():
         z = torch.zeros(k, b, device=amps.device)
         return z, z
-    peak = torch.stack([p.abs().flatten(1).amax(1) for p in bands], 0).amax(0).to(amps)
-    max_dphi = alpha * peak[None, :]
     # coefficients with alpha * |p| > pi, i.e. |p| > pi / alpha, counted per (K, B); frames whose
     # largest |delta phi| stays below pi (most of them) skip the band entirely. A sort of every band
     # cost 100 ms against 0.6 ms for this on 800k coefficients, K = 12.
     thresh = math.pi / alpha.clamp_min(1e-30)  # (K, B)
     wrapped = torch.zeros(k, b, device=amps.device)
     count = torch.zeros(b, device=amps.device)
+    peaks = []
     for p, m in zip(direction.phase, direction.edited_mask):
         if p is None:
             continue
         mag = p.abs().flatten(1).to(amps)
         count += (m.flatten(1).sum(1) if m is not None else torch.full((b,), mag.shape[1])).to(count)
         band_peak = mag.amax(1)
+        peaks.append(band_peak)
         for kk in torch.nonzero((band_peak[None, :] > thresh).any(1)).flatten().tolist():
             wrapped[kk] += (mag > thresh[kk][:, None]).sum(1).to(wrapped)
+    max_dphi = alpha * torch.stack(peaks, 0).amax(0)[None, :]
     return max_dphi, wrapped / count.clamp_min(1)[None, :]
+
+
+def pixel_l2(x: Tensor, source: Tensor) -> Tensor:
+    """Pixel L2 distance of images ``x`` ``(..., B, C, H, W)`` to ``source`` ``(B, C, H, W)``."""
+    return (x - source).flatten(-3).norm(dim=-1)
+
+
+@torch.no_grad()
+def clipped_frames(
+    transform: Transform, direction: EditDirection, amps: Tensor, amplitude_weight: float
+) -> Tensor:
+    """Frames ``(K, B, C, H, W)`` for amplifications ``amps`` ``(K, B)``, synthesised and clipped."""
+    k, b = amps.shape
+    shared = bool(getattr(transform, "broadcasts_residuals", False))
+    bands = edited_bands(direction, amps, amplitude_weight)
+    x = transform.synthesize(direction.coeffs.with_bands(bands, repeat_residuals=not shared))
+    return x.clamp(0, 1).view(k, b, *x.shape[1:])
 
 
 @torch.no_grad()
@@ -186,16 +203,12 @@ def render_frames(
     """
     k, b = amps.shape
     per_chunk = max(1, chunk_size // max(b, 1))
-    shared_residuals = bool(getattr(transform, "broadcasts_residuals", False))
     frames, probs, l2s = [], [], []
     for s in range(0, k, per_chunk):
         a = amps[s : s + per_chunk]
-        bands = edited_bands(direction, a, amplitude_weight)
-        coeffs = direction.coeffs.with_bands(bands, repeat_residuals=not shared_residuals)
-        x = transform.synthesize(coeffs).clamp(0, 1)
-        x = x.view(a.shape[0], b, *x.shape[1:])
+        x = clipped_frames(transform, direction, a, amplitude_weight)
         p = torch.softmax(model(x.flatten(0, 1)).float(), -1).view(a.shape[0], b, -1)
-        l2s.append((x - source.unsqueeze(0)).flatten(2).norm(dim=2))
+        l2s.append(pixel_l2(x, source))
         probs.append(p)
         if keep_frames:
             frames.append(x)

@@ -221,8 +221,8 @@ def edit_direction(
 
     raw_phase = _max_over(phase, b)
     raw_amp = _max_over(log_amp, b)
-    phase = _normalise(phase, config.normalization, b)
-    log_amp = _normalise(log_amp, config.normalization, b)
+    phase = _normalise(phase, config.normalization, raw_phase)
+    log_amp = _normalise(log_amp, config.normalization, raw_amp)
     unit = torch.ones(b, device=x.device)
     if config.normalization == "none":
         ref = raw_phase if edit != "amplitude" else raw_amp
@@ -237,13 +237,16 @@ def _max_over(ts: list[Tensor | None], b: int) -> Tensor:
     return torch.stack(vals, 0).amax(0)
 
 
-def _normalise(ts: list[Tensor | None], how: str, b: int) -> list[Tensor | None]:
-    """Scale directions so amplification has a fixed meaning (see MorphConfig.normalization)."""
+def _normalise(ts: list[Tensor | None], how: str, peak: Tensor) -> list[Tensor | None]:
+    """Scale directions so amplification has a fixed meaning (see MorphConfig.normalization).
+
+    ``peak`` is the ``(B,)`` largest magnitude over all of ``ts`` (:func:`_max_over`).
+    """
     if how == "none":
         return ts
     if how == "per-scale":
         return [None if t is None else t / _bview(_batch_max(t).clamp_min(1e-30), t) for t in ts]
-    m = _max_over(ts, b).clamp_min(1e-30)
+    m = peak.clamp_min(1e-30)
     return [None if t is None else t / _bview(m.to(t.device), t) for t in ts]
 
 

@@ -18,13 +18,18 @@ import torch
 from torch import Tensor
 
 from steerlens.errors import ConfigError
-from steerlens.frames import FrameBatch, render_frames
+from steerlens.frames import FrameBatch, clipped_frames, pixel_l2, render_frames
 from steerlens.gradient import EditDirection, edit_direction
 from steerlens.methods import COMPARE_METHODS, MorphConfig
 from steerlens.models.base import Classifier
 from steerlens.persistent import MAX_PERSISTENT_STEPS, persistent_trajectory
 from steerlens.result import FrameScore, MorphResult, Overshoot
-from steerlens.schedule import detect_overshoot, linear_schedule, search_amplification
+from steerlens.schedule import (
+    bisect_to_budget,
+    detect_overshoot,
+    linear_schedule,
+    search_amplification,
+)
 from steerlens.transforms import make_transform
 from steerlens.transforms.base import Transform
 
@@ -493,15 +498,11 @@ def _persistent(
 
 def _bisect_step(model, transform, d: EditDirection, x0, s, cfg, over, nx, p, l2, rounds: int = 12):
     """Shrink the last live step of the images in ``over`` so their L2 meets the budget exactly."""
-    b = x0.shape[0]
-    lo = torch.zeros(b, device=x0.device)
-    hi = torch.ones(b, device=x0.device)
-    for _ in range(rounds):
-        mid = (lo + hi) / 2
-        fb = render_frames(model, transform, d, x0, (mid * s)[None], cfg.amplitude_weight, cfg.chunk_size)
-        ok = fb.l2[0] >= cfg.l2_budget
-        hi = torch.where(ok, mid, hi)
-        lo = torch.where(ok, lo, mid)
+
+    def l2_at(frac: Tensor) -> Tensor:  # rendering only: the classifier scores the final step once
+        return pixel_l2(clipped_frames(transform, d, (frac * s)[None], cfg.amplitude_weight)[0], x0)
+
+    hi = bisect_to_budget(l2_at, cfg.l2_budget, x0.shape[0], x0.device, rounds)
     fb = render_frames(model, transform, d, x0, (hi * s)[None], cfg.amplitude_weight, cfg.chunk_size)
     sel = over[:, None, None, None]
     frac = torch.where(over, hi, torch.ones_like(hi))

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from steerlens.frames import edited_bands
+from steerlens.frames import clipped_frames, edited_bands, pixel_l2
 from steerlens.gradient import EditDirection, edit_direction
 from steerlens.methods import MorphConfig
 from steerlens.models.base import Classifier
-from steerlens.transforms.base import Transform
+from steerlens.schedule import bisect_to_budget
+from steerlens.transforms.base import Coeffs, Transform
 
 #: steps of the persistent regime when the schedule is ``auto``
 MAX_PERSISTENT_STEPS = 100
@@ -87,29 +88,24 @@ def scale_increments(inc: EditDirection, s: Tensor) -> None:
             t.mul_(s.view(-1, *([1] * (t.dim() - 1))).to(t))
 
 
-def render(transform: Transform, inc: EditDirection, scale: Tensor | None = None) -> Tensor:
-    """Clipped images of the source coefficients edited by ``scale * inc`` (``scale`` ``(B,)``)."""
-    b = inc.unit.shape[0]
-    amps = (scale if scale is not None else torch.ones(b, device=inc.unit.device))[None, :]
-    with torch.no_grad():
-        bands = edited_bands(inc, amps, 1.0)
-        return transform.synthesize(inc.coeffs.with_bands(bands)).clamp(0, 1)
-
-
 def project_to_budget(
     transform: Transform, inc: EditDirection, x0: Tensor, budget: float, over: Tensor, rounds: int = 14
 ) -> None:
     """Shrink the increments of the images in ``over`` so their rendered L2 meets ``budget``."""
-    b = x0.shape[0]
-    lo = torch.zeros(b, device=x0.device)
-    hi = torch.ones(b, device=x0.device)
-    for _ in range(rounds):
-        mid = (lo + hi) / 2
-        l2 = (render(transform, inc, mid) - x0).flatten(1).norm(dim=1)
-        ok = l2 >= budget
-        hi = torch.where(ok, mid, hi)
-        lo = torch.where(ok, lo, mid)
-    scale_increments(inc, torch.where(over, hi, torch.ones_like(hi)))
+
+    def l2_at(scale: Tensor) -> Tensor:
+        return pixel_l2(clipped_frames(transform, inc, scale[None, :], 1.0)[0], x0)
+
+    s = bisect_to_budget(l2_at, budget, x0.shape[0], x0.device, rounds)
+    scale_increments(inc, torch.where(over, s, torch.ones_like(s)))
+
+
+def current_state(transform: Transform, inc: EditDirection) -> tuple[Coeffs, Tensor]:
+    """The edited coefficients ``c0 * exp(delta_eta + i delta_phi)`` and their clipped image."""
+    b = inc.unit.shape[0]
+    with torch.no_grad():
+        coeffs = inc.coeffs.with_bands(edited_bands(inc, torch.ones(1, b, device=inc.unit.device), 1.0))
+        return coeffs, transform.synthesize(coeffs).clamp(0, 1)
 
 
 @torch.no_grad()
@@ -155,34 +151,34 @@ def persistent_trajectory(
     budget = config.l2_budget
     auto = isinstance(config.amplification, str)
     inc = increments_like(first)
-    frame0 = render(transform, inc)
+    _, frame0 = current_state(transform, inc)
     p = torch.softmax(model(frame0).float(), -1)
     traj_x, traj_p = [frame0], [p]
-    traj_l2 = [(frame0 - x0).flatten(1).norm(dim=1)]
+    traj_l2 = [pixel_l2(frame0, x0)]
     cum = [torch.zeros(b, device=x0.device)]
     active = torch.ones(b, dtype=torch.bool, device=x0.device)
     taken = torch.zeros(b, dtype=torch.long, device=x0.device)
     reached = torch.zeros(b, dtype=torch.bool, device=x0.device)
     d = first
+    current = None
     from tqdm.auto import tqdm
 
-    for n, s in enumerate(tqdm(steps, disable=not progress, desc="persistent steps", leave=False)):
+    for s in tqdm(steps, disable=not progress, desc="persistent steps", leave=False):
         if not bool(active.any()):
             break
-        if n > 0:
-            current = inc.coeffs.with_bands(edited_bands(inc, torch.ones(1, b, device=x0.device), 1.0))
+        if current is not None:  # the first step uses the source's direction (shared with one-step)
             d = edit_direction(model, transform, x0, target, config, source=source, coeffs=current)
         size = torch.where(active, torch.full((b,), float(s), device=x0.device), torch.zeros(b, device=x0.device))
         add_step(inc, d, size, config.amplitude_weight)
         clip_additive(inc)
-        x = render(transform, inc)
-        l2 = (x - x0).flatten(1).norm(dim=1)
+        current, x = current_state(transform, inc)
+        l2 = pixel_l2(x, x0)
         if budget is not None and auto:
             over = active & (l2 > budget)
             if bool(over.any()):
                 project_to_budget(transform, inc, x0, budget, over)
-                x = render(transform, inc)
-                l2 = (x - x0).flatten(1).norm(dim=1)
+                current, x = current_state(transform, inc)
+                l2 = pixel_l2(x, x0)
         p = torch.softmax(model(x).float(), -1)
         keep = active[:, None, None, None]
         taken += active.long()

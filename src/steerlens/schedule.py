@@ -149,6 +149,30 @@ def _interpolate_budget(evaluate: Evaluate, lo: Tensor, hi: Tensor, budget: floa
     return torch.where(ok, lo + t * (hi - lo), hi)
 
 
+def bisect_to_budget(
+    l2_at: Callable[[Tensor], Tensor], budget: float, batch: int, device: torch.device | str, rounds: int
+) -> Tensor:
+    """Per image, the smallest fraction ``s`` in (0, 1] (to ``2**-rounds``) with ``l2_at(s) >= budget``.
+
+    ``l2_at`` maps a ``(B,)`` fraction to the ``(B,)`` pixel L2 of the step scaled by it. Used to
+    shrink the last step of an iterative run onto an L2 budget.
+
+    Examples
+    --------
+    >>> import torch
+    >>> float(bisect_to_budget(lambda s: 4.0 * s, 1.0, 1, "cpu", rounds=20)[0])  # L2 = 4 s
+    0.25
+    """
+    lo = torch.zeros(batch, device=device)
+    hi = torch.ones(batch, device=device)
+    for _ in range(rounds):
+        mid = (lo + hi) / 2
+        ok = l2_at(mid) >= budget
+        hi = torch.where(ok, mid, hi)
+        lo = torch.where(ok, lo, mid)
+    return hi
+
+
 def linear_schedule(final: Tensor, frames: int) -> Tensor:
     """``(frames, B)`` amplifications from 0 to ``final`` (per image), evenly spaced.
 
