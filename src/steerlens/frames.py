@@ -34,8 +34,8 @@ def polar_to_complex(gain: Tensor, angle: Tensor) -> Tensor:
     """``gain * exp(i * angle)`` as a complex tensor (same result as :func:`torch.polar`).
 
     On the CPU, ``torch.polar`` is not vectorised: writing ``cos`` and ``sin`` straight into the
-    real and imaginary slots of the output and scaling in place measured 51 + 10 ms against 108 ms
-    for 9.6M coefficients on 2 cores (torch 2.13). Other devices use ``torch.polar``.
+    real and imaginary slots of the output and scaling in place measured 79 ms against 106 ms
+    for 9.6M coefficients on 2 cores (torch 2.13; benchmarks/hotpaths.py). Other devices use ``torch.polar``.
 
     Examples
     --------
@@ -117,8 +117,8 @@ def _progression(
     """Bands for evenly spaced amplifications: frame k = frame k-1 times one fixed complex factor.
 
     A rendered schedule is linear, so one complex multiply per frame replaces a cos/sin pass per
-    frame (measured 35 ms against 72 ms for K = 12 on 800k coefficients, 2 CPU cores), and a
-    schedule starting at 0 needs no amplitude/phase split of ``c0`` at all. The float32 product
+    frame (32 ms against 79 ms for K = 12 on 800k coefficients, 2 CPU cores; benchmarks/hotpaths.py),
+    and a schedule starting at 0 needs no amplitude/phase split of ``c0`` at all. The float32 product
     drifts by about k * 1e-7 relative, well inside the rendering's own rounding.
     """
     k, b = alpha.shape
@@ -146,7 +146,7 @@ def phase_stats(direction: EditDirection, amps: Tensor) -> tuple[Tensor, Tensor]
         return z, z
     # coefficients with alpha * |p| > pi, i.e. |p| > pi / alpha, counted per (K, B); frames whose
     # largest |delta phi| stays below pi (most of them) skip the band entirely. A sort of every band
-    # cost 100 ms against 0.6 ms for this on 800k coefficients, K = 12.
+    # cost 69 ms against 0.9 ms for this on 800k coefficients, K = 12 (benchmarks/hotpaths.py).
     thresh = math.pi / alpha.clamp_min(1e-30)  # (K, B)
     wrapped = torch.zeros(k, b, device=amps.device)
     count = torch.zeros(b, device=amps.device)
