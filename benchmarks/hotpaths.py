@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from steerlens.frames import phase_stats, polar_to_complex
+from steerlens.frames import clipped_frames, edited_bands, phase_stats, polar_to_complex
 from steerlens.gradient import EditDirection
 from steerlens.transforms import make_transform
 
@@ -65,6 +65,13 @@ def main() -> None:
             for kk in range(k):
                 (m > math.pi / max(float(amps[kk, 0]), 1e-30)).sum(1)
 
+    transform = make_transform("csp")
+
+    def render_all_at_once() -> torch.Tensor:  # every frame's bands in one tensor, one synthesis
+        bands = edited_bands(direction, amps, 0.5)
+        x = transform.synthesize(coeffs.with_bands(bands, repeat_residuals=False))
+        return x.clamp(0, 1)
+
     rows = [
         ("complex exp: c0 * exp(i a dphi)", lambda: c0[None] * torch.exp(1j * a * dphi[None])),
         ("torch.polar(gain, angle)", lambda: torch.polar(gain, angle)),
@@ -75,6 +82,10 @@ def main() -> None:
         ("wrapped-phase count: compare per frame", compare_count),
         ("wrapped-phase count: phase_stats (skips frames that cannot wrap)",
          lambda: phase_stats(direction, amps)),
+        ("frames (bands + synthesis + clip): all K frames' bands in one 58 MB tensor",
+         render_all_at_once),
+        ("frames (bands + synthesis + clip): clipped_frames, groups of 1M coefficients",
+         lambda: clipped_frames(transform, direction, amps, 0.5)),
     ]
     print(f"| operation ({c0.numel() * k / 1e6:.1f}M coefficients, K = {k}) | ms |\n|---|---|")
     for name, fn in rows:

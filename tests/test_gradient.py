@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -123,6 +125,37 @@ def test_edited_bands_match_the_closed_form(method, schedule):
                     want = want * torch.exp(weight * a * deta[b].double())
                 err = (got[k * 2 + b].to(torch.complex128) - want).abs().max()
                 assert float(err) < 1e-5 * max(1.0, float(want.abs().max()))
+
+
+@pytest.mark.parametrize("method", ["csp-phase", "csp-joint", "pixel"])
+@pytest.mark.parametrize("schedule", ["uneven", "linear"])
+@pytest.mark.parametrize("group", [1, 3])
+def test_grouped_bands_equal_all_frames_at_once(method, schedule, group):
+    """Frames rendered group by group into reused buffers equal the all-at-once bands exactly,
+    including the running product carried across group boundaries."""
+    from steerlens.frames import clipped_frames, edited_bands, iter_edited_bands
+
+    model = _tiny_model().float()
+    tr = make_transform("pixel" if method == "pixel" else "csp", **({} if method == "pixel" else {"scales": 2}))
+    d = edit_direction(model, tr, torch.rand(2, 1, 16, 16), torch.tensor([1, 2]),
+                       MorphConfig(method=method))
+    if schedule == "linear":
+        amps = torch.stack([torch.linspace(0, 3.0, 7), torch.linspace(0.5, 40.0, 7)], 1)
+    else:
+        amps = torch.tensor([[0.0, 0.3], [1.5, 4.0], [1.6, 9.0], [0.2, 0.1]])
+    whole = edited_bands(d, amps, 0.5)
+    per_frame = 2 * sum(c[0].numel() for c in d.coeffs.bands)
+    seen = []
+    for start, stop, bands in iter_edited_bands(d, amps, 0.5, group_coefficients=group * per_frame):
+        assert stop - start <= group
+        seen.append((start, stop))
+        for got, want in zip(bands, whole):
+            assert torch.equal(got, want[start * 2 : stop * 2])
+    assert seen[0][0] == 0 and seen[-1][1] == amps.shape[0]
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(seen))
+    frames = clipped_frames(tr, d, amps, 0.5)
+    direct = tr.synthesize(d.coeffs.with_bands(whole)).clamp(0, 1).view(amps.shape[0], 2, 1, 16, 16)
+    assert torch.allclose(frames, direct, atol=1e-6)
 
 
 def test_phase_stats_count_wrapped_coefficients_exactly():

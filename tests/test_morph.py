@@ -36,6 +36,27 @@ def test_zero_amplification_reproduces_source(mnist_split, mnist_model, method):
         assert r.scores[0].l2 <= 1e-4
 
 
+@pytest.mark.parametrize("regime", ["one-step", "live", "persistent"])
+def test_unedited_frame_reuses_the_gradient_pass_logits(mnist_split, mnist_model, regime):
+    """Frame 0 is the source: its scores come from the gradient pass, so a K-frame one-step morph
+    runs the classifier on 1 + (K - 1) images per source, and the reused probabilities equal a
+    fresh forward of the rendered frame 0 up to float rounding."""
+    x = mnist_split.x_test[:4]
+    seen = []
+    hook = mnist_model.register_forward_pre_hook(lambda _m, inp: seen.append(inp[0].shape[0]))
+    try:
+        res = morph_batch(mnist_model, x, torch.tensor([8, 8, 8, 8]),
+                          MorphConfig(regime=regime, amplification=[0.0, 0.05, 0.1, 0.15, 0.2]))
+    finally:
+        hook.remove()
+    if regime == "one-step":
+        assert seen[0] == 4 and sum(seen[1:]) == 4 * 4  # gradient pass, then frames 1..4
+    with torch.no_grad():
+        fresh = torch.softmax(mnist_model(torch.stack([r.frames[0] for r in res])), -1)
+    for r, p in zip(res, fresh):
+        assert r.scores[0].p_target == pytest.approx(float(p[8]), abs=1e-5)
+
+
 def _runner_up(split, model, n):
     x = split.x_test[:n]
     with torch.no_grad():

@@ -9,6 +9,7 @@ chunks of ``chunk_size`` frames so memory stays bounded.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -54,8 +55,18 @@ def polar_to_complex(gain: Tensor, angle: Tensor) -> Tensor:
     return torch.view_as_complex(out)
 
 
+#: complex coefficients edited and synthesised at once when rendering frames (8 MB of complex64).
+#: Rendering every frame's bands in one tensor (58 MB at 224² RGB, K = 12) spent most of its time
+#: in page faults: glibc serves blocks above 32 MB with a fresh ``mmap`` each call. Groups this size
+#: reuse the same buffers; bands + synthesis went from 97 to 55 ms there (2 CPU cores,
+#: benchmarks/hotpaths.py), bit-identical.
+GROUP_COEFFICIENTS = 1 << 20
+
+
 def edited_bands(direction: EditDirection, amps: Tensor, amplitude_weight: float) -> list[Tensor]:
     """Edited bands for amplifications ``amps`` of shape ``(K, B)``, flattened to ``(K*B, ...)``.
+
+    All K frames at once; :func:`iter_edited_bands` yields them in memory-sized groups instead.
 
     Examples
     --------
@@ -67,25 +78,63 @@ def edited_bands(direction: EditDirection, amps: Tensor, amplitude_weight: float
     >>> edited_bands(d, torch.tensor([[0.0], [math.pi]]), 0.5)[0][1, 0, 0, 0].real.item()
     -1.0
     """
+    ((_, _, bands),) = iter_edited_bands(direction, amps, amplitude_weight, group_coefficients=None)
+    return bands
+
+
+def iter_edited_bands(
+    direction: EditDirection,
+    amps: Tensor,
+    amplitude_weight: float,
+    group_coefficients: int | None = GROUP_COEFFICIENTS,
+) -> Iterator[tuple[int, int, list[Tensor]]]:
+    """Edited bands for amplifications ``amps`` ``(K, B)``, in groups of consecutive frames.
+
+    Yields ``(start, stop, bands)`` with each band flattened to ``((stop - start) * B, ...)``. A group
+    holds as many frames as fit in ``group_coefficients`` complex coefficients (at least one
+    frame; ``None``: all K in one group). The buffers are reused: a yielded group is valid only
+    until the next one is requested, so consume (synthesise) it first.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from steerlens.transforms.base import Coeffs
+    >>> c = Coeffs([torch.ones(1, 1, 2, 2, dtype=torch.complex64)], {}, (2, 2))
+    >>> d = EditDirection(c, [torch.ones(1, 1, 2, 2)], [None], torch.ones(1),
+    ...                   torch.zeros(1), torch.ones(1), torch.zeros(1))
+    >>> amps = torch.tensor([[0.0], [math.pi / 2], [math.pi]])
+    >>> [(s, e, round(g[0][-1, 0, 0, 0].real.item(), 3)) for s, e, g in iter_edited_bands(d, amps, 0.5, 4)]
+    [(0, 1, 1.0), (1, 2, -0.0), (2, 3, -1.0)]
+    """
     k, b = amps.shape
     alpha = amps * direction.unit.to(amps)[None, :]
     step = _common_step(alpha)
-    out = []
-    for i, (c0, dphi, deta) in enumerate(
-        zip(direction.coeffs.bands, direction.phase, direction.log_amplitude)
-    ):
-        shape = (k, b) + (1,) * (c0.dim() - 1)
-        a = alpha.view(shape).to(c0.real.dtype if c0.is_complex() else c0.dtype)
-        if not c0.is_complex():  # real (pixel) band: additive edit
-            band = c0.unsqueeze(0) + a * dphi.unsqueeze(0) if dphi is not None else c0.expand(k, *c0.shape)
-        elif dphi is None and deta is None:
-            band = c0.expand(k, *c0.shape)
-        elif step is not None:
-            band = _progression(c0, dphi, deta, alpha, step, amplitude_weight)
-        else:
-            band = _rotate(direction.polar[i], dphi, deta, a, amplitude_weight)
-        out.append(band.reshape(k * b, *c0.shape[1:]))
-    return out
+    bands = direction.coeffs.bands
+    per_frame = b * sum(c0[0].numel() for c0 in bands)
+    group = k if group_coefficients is None else max(1, min(k, group_coefficients // max(per_frame, 1)))
+    progressions = [
+        _Progression(c0, dphi, deta, alpha, step, amplitude_weight, group)
+        if c0.is_complex() and step is not None and not (dphi is None and deta is None)
+        else None
+        for c0, dphi, deta in zip(bands, direction.phase, direction.log_amplitude)
+    ]
+    for start in range(0, k, group):
+        stop = min(start + group, k)
+        n = stop - start
+        out = []
+        for i, (c0, dphi, deta) in enumerate(zip(bands, direction.phase, direction.log_amplitude)):
+            shape = (n, b) + (1,) * (c0.dim() - 1)
+            a = alpha[start:stop].reshape(shape).to(c0.real.dtype if c0.is_complex() else c0.dtype)
+            if not c0.is_complex():  # real (pixel) band: additive edit
+                band = c0.unsqueeze(0) + a * dphi.unsqueeze(0) if dphi is not None else c0.expand(n, *c0.shape)
+            elif dphi is None and deta is None:
+                band = c0.expand(n, *c0.shape)
+            elif progressions[i] is not None:
+                band = progressions[i].frames(start, stop)
+            else:
+                band = _rotate(direction.polar[i], dphi, deta, a, amplitude_weight)
+            out.append(band.reshape(n * b, *c0.shape[1:]))
+        yield start, stop, out
 
 
 def _common_step(alpha: Tensor) -> Tensor | None:
@@ -111,30 +160,44 @@ def _rotate(
     return polar_to_complex(gain, angle)
 
 
-def _progression(
-    c0: Tensor, dphi: Tensor | None, deta: Tensor | None, alpha: Tensor, step: Tensor, weight: float
-) -> Tensor:
-    """Bands for evenly spaced amplifications: frame k = frame k-1 times one fixed complex factor.
+class _Progression:
+    """One band's frames at evenly spaced amplifications: frame k = frame k-1 times a fixed factor.
 
     A rendered schedule is linear, so one complex multiply per frame replaces a cos/sin pass per
     frame (32 ms against 79 ms for K = 12 on 800k coefficients, 2 CPU cores; benchmarks/hotpaths.py),
     and a schedule starting at 0 needs no amplitude/phase split of ``c0`` at all. The float32 product
-    drifts by about k * 1e-7 relative, well inside the rendering's own rounding.
+    drifts by about k * 1e-7 relative, well inside the rendering's own rounding. Frames are produced
+    group by group into one reused ``(group, B, ...)`` buffer; the chain carries across groups.
     """
-    k, b = alpha.shape
-    view = (1, b) + (1,) * (c0.dim() - 1)
-    unit = (torch.ones((), dtype=c0.real.dtype, device=c0.device),
-            torch.zeros((), dtype=c0.real.dtype, device=c0.device))
-    factor = _rotate(unit, dphi, deta, step.view(view).to(c0.real.dtype), weight)[0]
-    out = torch.empty((k, *c0.shape), dtype=c0.dtype, device=c0.device)
-    if bool((alpha[0] == 0).all()):
-        out[0] = c0
-    else:
-        torch.mul(c0, _rotate(unit, dphi, deta, alpha[0].view(view).to(c0.real.dtype), weight)[0],
-                  out=out[0])
-    for kk in range(1, k):
-        torch.mul(out[kk - 1], factor, out=out[kk])
-    return out
+
+    def __init__(self, c0: Tensor, dphi: Tensor | None, deta: Tensor | None, alpha: Tensor,
+                 step: Tensor, weight: float, group: int) -> None:
+        b = alpha.shape[1]
+        view = (1, b) + (1,) * (c0.dim() - 1)
+        unit = (torch.ones((), dtype=c0.real.dtype, device=c0.device),
+                torch.zeros((), dtype=c0.real.dtype, device=c0.device))
+        self.c0 = c0
+        self.factor = _rotate(unit, dphi, deta, step.view(view).to(c0.real.dtype), weight)[0]
+        self.first = (
+            None if bool((alpha[0] == 0).all())
+            else _rotate(unit, dphi, deta, alpha[0].view(view).to(c0.real.dtype), weight)[0]
+        )
+        self.buffer = torch.empty((group, *c0.shape), dtype=c0.dtype, device=c0.device)
+        self.last: Tensor | None = None
+
+    def frames(self, start: int, stop: int) -> Tensor:
+        """Frames ``start..stop-1`` as ``(stop - start, B, ...)``; call with consecutive ranges."""
+        out = self.buffer[: stop - start]
+        for j in range(stop - start):
+            if start + j == 0:
+                if self.first is None:
+                    out[0].copy_(self.c0)
+                else:
+                    torch.mul(self.c0, self.first, out=out[0])
+            else:
+                torch.mul(out[j - 1] if j else self.last, self.factor, out=out[j])
+        self.last = out[stop - start - 1]
+        return out
 
 
 def phase_stats(direction: EditDirection, amps: Tensor) -> tuple[Tensor, Tensor]:
@@ -173,12 +236,21 @@ def pixel_l2(x: Tensor, source: Tensor) -> Tensor:
 def clipped_frames(
     transform: Transform, direction: EditDirection, amps: Tensor, amplitude_weight: float
 ) -> Tensor:
-    """Frames ``(K, B, C, H, W)`` for amplifications ``amps`` ``(K, B)``, synthesised and clipped."""
+    """Frames ``(K, B, C, H, W)`` for amplifications ``amps`` ``(K, B)``, synthesised and clipped.
+
+    Bands are edited and synthesised group by group (:func:`iter_edited_bands`), so memory stays
+    bounded by one group whatever K.
+    """
     k, b = amps.shape
     shared = bool(getattr(transform, "broadcasts_residuals", False))
-    bands = edited_bands(direction, amps, amplitude_weight)
-    x = transform.synthesize(direction.coeffs.with_bands(bands, repeat_residuals=not shared))
-    return x.clamp(0, 1).view(k, b, *x.shape[1:])
+    out: Tensor | None = None
+    for start, stop, bands in iter_edited_bands(direction, amps, amplitude_weight):
+        x = transform.synthesize(direction.coeffs.with_bands(bands, repeat_residuals=not shared))
+        if out is None:
+            out = torch.empty((k, b, *x.shape[1:]), dtype=x.dtype, device=x.device)
+        torch.clamp(x.view(stop - start, b, *x.shape[1:]), 0, 1, out=out[start:stop])
+    assert out is not None
+    return out
 
 
 @torch.no_grad()
@@ -191,6 +263,7 @@ def render_frames(
     amplitude_weight: float = 0.5,
     chunk_size: int = 16,
     keep_frames: bool = True,
+    reuse_source_logits: bool = True,
 ) -> FrameBatch:
     """Synthesise, clip and score frames for amplifications ``amps`` ``(K, B)``.
 
@@ -200,16 +273,30 @@ def render_frames(
         ``(B, C, H, W)`` the images L2 is measured against.
     keep_frames
         If False, frames are not returned (saves memory during schedule searches).
+    reuse_source_logits
+        If the first frame is unedited (``amps[0] == 0`` for every image) and ``direction.logits``
+        holds the gradient pass's logits, that frame's probabilities are taken from them instead of
+        running the classifier again. The gradient pass scored the same coefficients' synthesis
+        before the [0, 1] clip, which differs from the clipped frame by float rounding (~1e-6).
     """
     k, b = amps.shape
     per_chunk = max(1, chunk_size // max(b, 1))
+    known = (
+        direction.logits
+        if reuse_source_logits and direction.logits is not None and k and bool((amps[0] == 0).all())
+        else None
+    )
     frames, probs, l2s = [], [], []
     for s in range(0, k, per_chunk):
         a = amps[s : s + per_chunk]
         x = clipped_frames(transform, direction, a, amplitude_weight)
-        p = torch.softmax(model(x.flatten(0, 1)).float(), -1).view(a.shape[0], b, -1)
+        skip = 1 if (s == 0 and known is not None) else 0
+        parts = [torch.softmax(known.float(), -1)[None]] if skip else []
+        if a.shape[0] > skip:
+            scored = model(x[skip:].flatten(0, 1)).float()
+            parts.append(torch.softmax(scored, -1).view(a.shape[0] - skip, b, -1))
+        probs.append(torch.cat(parts, 0) if len(parts) > 1 else parts[0])
         l2s.append(pixel_l2(x, source))
-        probs.append(p)
         if keep_frames:
             frames.append(x)
     max_dphi, wrapped = phase_stats(direction, amps)

@@ -152,7 +152,8 @@ def persistent_trajectory(
     auto = isinstance(config.amplification, str)
     inc = increments_like(first)
     _, frame0 = current_state(transform, inc)
-    p = torch.softmax(model(frame0).float(), -1)
+    # frame 0 is the unedited source, already scored by the gradient pass (up to float rounding)
+    p = torch.softmax((first.logits if first.logits is not None else model(frame0)).float(), -1)
     traj_x, traj_p = [frame0], [p]
     traj_l2 = [pixel_l2(frame0, x0)]
     cum = [torch.zeros(b, device=x0.device)]
