@@ -46,7 +46,7 @@ if str(HERE) not in sys.path:  # run as a script: make the sibling resnet50.py i
     sys.path.insert(0, str(HERE))
 
 from steerlens.errors import SteerlensError
-from steerlens.frames import clipped_frames, iter_edited_bands, phase_stats
+from steerlens.frames import clipped_frames, group_coefficients, iter_edited_bands, phase_stats
 from steerlens.gradient import coefficient_gradient, edit_direction
 from steerlens.methods import MorphConfig
 from steerlens.models.base import Classifier
@@ -344,11 +344,12 @@ class MorphBench:
         b = x.shape[0]
         amps = torch.tensor(cfg.amplification, device=x.device)[:, None].expand(-1, b).contiguous()
         per_chunk = max(1, cfg.chunk_size // b)
-        chunks = [amps[s : s + per_chunk] for s in range(0, amps.shape[0], per_chunk)]
-        # as render_frames: frame 0 is unedited, its scores come from the gradient pass
-        frames = [clipped_frames(transform, direction, a, cfg.amplitude_weight) for a in chunks]
-        frames[0] = frames[0][1:]
-        scored = [f.flatten(0, 1) for f in frames if f.shape[0]]
+        # as render_frames: every frame rendered in one grouped pass, scored in classifier chunks;
+        # frame 0 is unedited and its scores come from the gradient pass
+        frames = clipped_frames(transform, direction, amps, cfg.amplitude_weight)
+        scored = [frames[s : s + per_chunk] for s in range(0, amps.shape[0], per_chunk)]
+        scored[0] = scored[0][1:]
+        scored = [f.flatten(0, 1) for f in scored if f.shape[0]]
 
         @torch.no_grad()
         def analyze() -> Any:
@@ -356,13 +357,13 @@ class MorphBench:
 
         @torch.no_grad()
         def bands_fn() -> Any:  # band edits alone, group by group as clipped_frames runs them
-            for a in chunks:
-                for _ in iter_edited_bands(direction, a, cfg.amplitude_weight):
-                    pass
+            for _ in iter_edited_bands(direction, amps, cfg.amplitude_weight,
+                                       group_coefficients(x.device)):
+                pass
 
         @torch.no_grad()
         def render() -> Any:
-            return [clipped_frames(transform, direction, a, cfg.amplitude_weight) for a in chunks]
+            return clipped_frames(transform, direction, amps, cfg.amplitude_weight)
 
         @torch.no_grad()
         def classify() -> Any:

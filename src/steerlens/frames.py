@@ -61,6 +61,20 @@ def polar_to_complex(gain: Tensor, angle: Tensor) -> Tensor:
 #: reuse the same buffers; bands + synthesis went from 97 to 55 ms there (2 CPU cores,
 #: benchmarks/hotpaths.py), bit-identical.
 GROUP_COEFFICIENTS = 1 << 20
+#: the same on other devices (512 MB of complex64): the CUDA caching allocator has no page-fault
+#: cost, so groups there are large (fewer, bigger kernels) and only bound the memory.
+DEVICE_GROUP_COEFFICIENTS = 1 << 26
+
+
+def group_coefficients(device: torch.device) -> int:
+    """Coefficients edited and synthesised per group when rendering frames on ``device``.
+
+    Examples
+    --------
+    >>> group_coefficients(torch.device("cpu"))
+    1048576
+    """
+    return GROUP_COEFFICIENTS if device.type == "cpu" else DEVICE_GROUP_COEFFICIENTS
 
 
 def edited_bands(direction: EditDirection, amps: Tensor, amplitude_weight: float) -> list[Tensor]:
@@ -239,12 +253,14 @@ def clipped_frames(
     """Frames ``(K, B, C, H, W)`` for amplifications ``amps`` ``(K, B)``, synthesised and clipped.
 
     Bands are edited and synthesised group by group (:func:`iter_edited_bands`), so memory stays
-    bounded by one group whatever K.
+    bounded by one group whatever K: :data:`GROUP_COEFFICIENTS` on the CPU,
+    :data:`DEVICE_GROUP_COEFFICIENTS` elsewhere.
     """
     k, b = amps.shape
     shared = bool(getattr(transform, "broadcasts_residuals", False))
+    group = group_coefficients(amps.device)
     out: Tensor | None = None
-    for start, stop, bands in iter_edited_bands(direction, amps, amplitude_weight):
+    for start, stop, bands in iter_edited_bands(direction, amps, amplitude_weight, group):
         x = transform.synthesize(direction.coeffs.with_bands(bands, repeat_residuals=not shared))
         if out is None:
             out = torch.empty((k, b, *x.shape[1:]), dtype=x.dtype, device=x.device)
@@ -286,10 +302,15 @@ def render_frames(
         if reuse_source_logits and direction.logits is not None and k and bool((amps[0] == 0).all())
         else None
     )
-    frames, probs, l2s = [], [], []
+    # Kept frames are rendered in one pass (one running product over the whole schedule, frames
+    # grouped by coefficient count) and scored in classifier chunks; otherwise each chunk is
+    # rendered on its own so memory stays bounded by a chunk.
+    every = clipped_frames(transform, direction, amps, amplitude_weight) if keep_frames else None
+    probs, l2s = [], []
     for s in range(0, k, per_chunk):
         a = amps[s : s + per_chunk]
-        x = clipped_frames(transform, direction, a, amplitude_weight)
+        x = every[s : s + per_chunk] if every is not None else clipped_frames(
+            transform, direction, a, amplitude_weight)
         skip = 1 if (s == 0 and known is not None) else 0
         parts = [torch.softmax(known.float(), -1)[None]] if skip else []
         if a.shape[0] > skip:
@@ -297,11 +318,9 @@ def render_frames(
             parts.append(torch.softmax(scored, -1).view(a.shape[0] - skip, b, -1))
         probs.append(torch.cat(parts, 0) if len(parts) > 1 else parts[0])
         l2s.append(pixel_l2(x, source))
-        if keep_frames:
-            frames.append(x)
     max_dphi, wrapped = phase_stats(direction, amps)
     return FrameBatch(
-        frames=torch.cat(frames, 0) if keep_frames else torch.empty(0),
+        frames=every if every is not None else torch.empty(0),
         probs=torch.cat(probs, 0),
         l2=torch.cat(l2s, 0),
         max_abs_dphi=max_dphi,

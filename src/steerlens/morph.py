@@ -272,8 +272,9 @@ def _one_step(
     timings["render"] = time.perf_counter() - tic
     user_amps = amps * direction.unit[None, :]
     results = []
+    settings = cfg.to_dict()
     for i in range(b):
-        res = _to_result(model, fb, i, x[i], t[i], src[i], user_amps[:, i], cfg, "one-step")
+        res = _to_result(model, fb, i, x[i], t[i], src[i], user_amps[:, i], cfg, "one-step", settings)
         res.stop_reason = stop_reason[i]
         res.overshoot = overshoot[i] or _explicit_overshoot(res, cfg)
         res.settings["raw_max_phase_gradient"] = float(direction.raw_max_phase[i])
@@ -309,27 +310,24 @@ def _to_result(
     amps: Tensor,
     cfg: MorphConfig,
     regime: str,
+    settings: dict[str, Any] | None = None,
 ) -> MorphResult:
     names = model.class_names
     probs = fb.probs[:, i]
-    top1 = probs.argmax(-1)
+    # one transfer per field (not one device sync per frame and field): 0.7 ms -> 0.1 ms per
+    # 16-frame result on the CPU, and far more on a GPU
+    cols = zip(amps.tolist(), probs[:, target].tolist(), probs[:, src].tolist(),
+               probs.argmax(-1).tolist(), fb.l2[:, i].tolist(), fb.max_abs_dphi[:, i].tolist(),
+               fb.frac_wrapped[:, i].tolist())
     scores = [
-        FrameScore(
-            amplification=float(amps[k]),
-            p_target=float(probs[k, target]),
-            p_source=float(probs[k, src]),
-            top1_index=int(top1[k]),
-            top1_name=names[int(top1[k])],
-            l2=float(fb.l2[k, i]),
-            max_abs_dphi=float(fb.max_abs_dphi[k, i]),
-            frac_wrapped=float(fb.frac_wrapped[k, i]),
-        )
-        for k in range(probs.shape[0])
+        FrameScore(amplification=a, p_target=pt, p_source=ps, top1_index=k, top1_name=names[k],
+                   l2=l2, max_abs_dphi=dphi, frac_wrapped=wrapped)
+        for a, pt, ps, k, l2, dphi, wrapped in cols
     ]
     return MorphResult(
         frames=fb.frames[:, i].detach().cpu(),
         source=source.detach().cpu(),
-        amplifications=[float(a) for a in amps],
+        amplifications=[float(a) for a in amps.tolist()],
         scores=scores,
         target=int(target),
         target_name=names[int(target)],
@@ -337,9 +335,15 @@ def _to_result(
         source_name=names[int(src)],
         method=cfg.method,
         regime=regime,
-        settings=cfg.to_dict(),
+        settings=_settings_copy(settings) if settings is not None else cfg.to_dict(),
         model_spec=dict(model.spec),
     )
+
+
+def _settings_copy(base: dict[str, Any]) -> dict[str, Any]:
+    """Per-result copy of a config dict (its list/dict values copied one level deep, which is all
+    a :class:`MorphConfig` holds), instead of a fresh ``asdict`` per result (0.4 ms each)."""
+    return {k: type(v)(v) if isinstance(v, (list, dict)) else v for k, v in base.items()}
 
 
 # ----------------------------------------------------------------------------- live regime
@@ -441,6 +445,7 @@ def _trajectory_results(
     """
     b = x0.shape[0]
     out = []
+    settings = cfg.to_dict()
     for i in range(b):
         n = int(lengths[i]) + 1
         idx = torch.arange(n)
@@ -449,7 +454,7 @@ def _trajectory_results(
         z = torch.zeros(idx.shape[0], 1, device=x0.device)
         fb = FrameBatch(frames=xs[idx, i : i + 1], probs=ps[idx, i : i + 1], l2=l2s[idx, i : i + 1],
                         max_abs_dphi=z, frac_wrapped=z)
-        res = _to_result(model, fb, 0, x0[i], t[i], src[i], cs[idx, i], cfg, regime)
+        res = _to_result(model, fb, 0, x0[i], t[i], src[i], cs[idx, i], cfg, regime, settings)
         if isinstance(cfg.amplification, str):
             goal = f"L2 >= {cfg.l2_budget}" if cfg.l2_budget is not None else f"p_target >= {cfg.goal_p}"
             res.stop_reason = ("reached " if bool(reached[i]) else "not reached: ") + goal
