@@ -1,13 +1,15 @@
 """Micro-benchmarks behind the hand-written frame-rendering paths in ``steerlens.frames``.
 
 Run ``.venv/bin/python benchmarks/hotpaths.py``: 9.6M coefficients (224² RGB, 5 scales, 4
-orientations, K = 12), 2 threads, best of 5. Prints one markdown row per operation; the table in
-``benchmarks/README.md`` comes from this script.
+orientations, K = 12), 2 threads, best of 5; then the grouped frame renderer against one big
+tensor over 20 interleaved rounds. Prints markdown tables; those in ``benchmarks/README.md`` come
+from this script.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -82,14 +84,35 @@ def main() -> None:
         ("wrapped-phase count: compare per frame", compare_count),
         ("wrapped-phase count: phase_stats (skips frames that cannot wrap)",
          lambda: phase_stats(direction, amps)),
-        ("frames (bands + synthesis + clip): all K frames' bands in one 58 MB tensor",
-         render_all_at_once),
-        ("frames (bands + synthesis + clip): clipped_frames, groups of 1M coefficients",
-         lambda: clipped_frames(transform, direction, amps, 0.5)),
     ]
     print(f"| operation ({c0.numel() * k / 1e6:.1f}M coefficients, K = {k}) | ms |\n|---|---|")
     for name, fn in rows:
         print(f"| {name} | {best_ms(fn):.1f} |")
+
+    # the grouped renderer against one big tensor: interleaved rounds, medians and paired ratio
+    pair = {"all K frames' bands in one 58 MB tensor": render_all_at_once,
+            "clipped_frames, groups of 1M coefficients":
+                lambda: clipped_frames(transform, direction, amps, 0.5)}
+    times = interleaved_ms(pair, rounds=20)
+    print("\n| frames (bands + synthesis + clip), 20 interleaved rounds | median ms |\n|---|---|")
+    for name, v in times.items():
+        print(f"| {name} | {statistics.median(v):.1f} |")
+    ratios = [a / b for a, b in zip(*times.values())]
+    print(f"\nmedian paired ratio (one tensor / grouped): {statistics.median(ratios):.2f}")
+
+
+def interleaved_ms(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    """Wall times (ms) of each callable over ``rounds`` rounds, order alternating every round."""
+    names = list(fns)
+    for n in names:
+        fns[n]()
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for n in names if r % 2 == 0 else names[::-1]:
+            tic = time.perf_counter()
+            fns[n]()
+            out[n].append(1e3 * (time.perf_counter() - tic))
+    return out
 
 
 if __name__ == "__main__":

@@ -55,11 +55,12 @@ def polar_to_complex(gain: Tensor, angle: Tensor) -> Tensor:
     return torch.view_as_complex(out)
 
 
-#: complex coefficients edited and synthesised at once when rendering frames (8 MB of complex64).
-#: Rendering every frame's bands in one tensor (58 MB at 224² RGB, K = 12) spent most of its time
-#: in page faults: glibc serves blocks above 32 MB with a fresh ``mmap`` each call. Groups this size
-#: reuse the same buffers; bands + synthesis went from 97 to 55 ms there (2 CPU cores,
-#: benchmarks/hotpaths.py), bit-identical.
+#: complex coefficients edited and synthesised at once when rendering frames on the CPU (8 MB of
+#: complex64). Rendering every frame's bands in one tensor (58 MB at 224² RGB, K = 12) spends much
+#: of its time in page faults: glibc serves blocks above 32 MB with a fresh ``mmap`` each call.
+#: Groups this size reuse the same buffers: bands + synthesis + clip took 54 against 87 ms over 20
+#: interleaved rounds (76 against 103 in a slower run; 2 CPU cores, benchmarks/hotpaths.py), with
+#: bit-identical frames.
 GROUP_COEFFICIENTS = 1 << 20
 #: the same on other devices (512 MB of complex64): the CUDA caching allocator has no page-fault
 #: cost, so groups there are large (fewer, bigger kernels) and only bound the memory.

@@ -210,13 +210,16 @@ def edit_direction(
         mask = amp > config.amplitude_floor * band_max
         if sel is not None:
             mask = mask & sel
-        dphi = -prod.imag * mask
-        deta = -prod.real * mask
-        if config.normalization == "motion":
-            floor = (config.amplitude_floor * band_max).clamp_min(1e-12) ** 2
-            dphi = dphi / (amp**2 + floor)
-        phase.append(dphi if edit in ("phase", "joint") else None)
-        log_amp.append(deta if edit in ("amplitude", "joint") else None)
+        dphi = deta = None  # only the edited components are computed (800k coefficients each)
+        if edit in ("phase", "joint"):
+            dphi = -prod.imag * mask
+            if config.normalization == "motion":
+                floor = (config.amplitude_floor * band_max).clamp_min(1e-12) ** 2
+                dphi = dphi / (amp**2 + floor)
+        if edit in ("amplitude", "joint"):
+            deta = -prod.real * mask
+        phase.append(dphi)
+        log_amp.append(deta)
         masks.append(mask)
 
     raw_phase = _max_over(phase, b)
