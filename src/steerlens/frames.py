@@ -127,8 +127,9 @@ def iter_edited_bands(
     bands = direction.coeffs.bands
     per_frame = b * sum(c0[0].numel() for c0 in bands)
     group = k if group_coefficients is None else max(1, min(k, group_coefficients // max(per_frame, 1)))
+    from_zero = step is not None and bool((alpha[0] == 0).all())  # one device sync, not one per band
     progressions = [
-        _Progression(c0, dphi, deta, alpha, step, amplitude_weight, group)
+        _Progression(c0, dphi, deta, alpha, step, amplitude_weight, group, from_zero)
         if c0.is_complex() and step is not None and not (dphi is None and deta is None)
         else None
         for c0, dphi, deta in zip(bands, direction.phase, direction.log_amplitude)
@@ -186,7 +187,7 @@ class _Progression:
     """
 
     def __init__(self, c0: Tensor, dphi: Tensor | None, deta: Tensor | None, alpha: Tensor,
-                 step: Tensor, weight: float, group: int) -> None:
+                 step: Tensor, weight: float, group: int, from_zero: bool) -> None:
         b = alpha.shape[1]
         view = (1, b) + (1,) * (c0.dim() - 1)
         unit = (torch.ones((), dtype=c0.real.dtype, device=c0.device),
@@ -194,7 +195,7 @@ class _Progression:
         self.c0 = c0
         self.factor = _rotate(unit, dphi, deta, step.view(view).to(c0.real.dtype), weight)[0]
         self.first = (
-            None if bool((alpha[0] == 0).all())
+            None if from_zero
             else _rotate(unit, dphi, deta, alpha[0].view(view).to(c0.real.dtype), weight)[0]
         )
         self.buffer = torch.empty((group, *c0.shape), dtype=c0.dtype, device=c0.device)
