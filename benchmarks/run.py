@@ -46,7 +46,7 @@ if str(HERE) not in sys.path:  # run as a script: make the sibling resnet50.py i
     sys.path.insert(0, str(HERE))
 
 from steerlens.errors import SteerlensError
-from steerlens.frames import clipped_frames, group_coefficients, iter_edited_bands, phase_stats
+from steerlens.frames import clipped_frames, group_coefficients_for, iter_edited_bands, phase_stats
 from steerlens.gradient import coefficient_gradient, edit_direction
 from steerlens.methods import MorphConfig
 from steerlens.models.base import Classifier
@@ -358,7 +358,7 @@ class MorphBench:
         @torch.no_grad()
         def bands_fn() -> Any:  # band edits alone, group by group as clipped_frames runs them
             for _ in iter_edited_bands(direction, amps, cfg.amplitude_weight,
-                                       group_coefficients(x.device)):
+                                       group_coefficients_for(x.device)):
                 pass
 
         @torch.no_grad()

@@ -67,12 +67,12 @@ GROUP_COEFFICIENTS = 1 << 20
 DEVICE_GROUP_COEFFICIENTS = 1 << 26
 
 
-def group_coefficients(device: torch.device) -> int:
+def group_coefficients_for(device: torch.device) -> int:
     """Coefficients edited and synthesised per group when rendering frames on ``device``.
 
     Examples
     --------
-    >>> group_coefficients(torch.device("cpu"))
+    >>> group_coefficients_for(torch.device("cpu"))
     1048576
     """
     return GROUP_COEFFICIENTS if device.type == "cpu" else DEVICE_GROUP_COEFFICIENTS
@@ -139,16 +139,18 @@ def iter_edited_bands(
         n = stop - start
         out = []
         for i, (c0, dphi, deta) in enumerate(zip(bands, direction.phase, direction.log_amplitude)):
-            shape = (n, b) + (1,) * (c0.dim() - 1)
-            a = alpha[start:stop].reshape(shape).to(c0.real.dtype if c0.is_complex() else c0.dtype)
-            if not c0.is_complex():  # real (pixel) band: additive edit
-                band = c0.unsqueeze(0) + a * dphi.unsqueeze(0) if dphi is not None else c0.expand(n, *c0.shape)
-            elif dphi is None and deta is None:
-                band = c0.expand(n, *c0.shape)
-            elif progressions[i] is not None:
+            if progressions[i] is not None:
                 band = progressions[i].frames(start, stop)
+            elif (dphi is None and deta is None) or (not c0.is_complex() and dphi is None):
+                band = c0.expand(n, *c0.shape)
             else:
-                band = _rotate(direction.polar[i], dphi, deta, a, amplitude_weight)
+                shape = (n, b) + (1,) * (c0.dim() - 1)
+                a = alpha[start:stop].reshape(shape).to(c0.real.dtype if c0.is_complex() else c0.dtype)
+                band = (
+                    _rotate(direction.polar[i], dphi, deta, a, amplitude_weight)
+                    if c0.is_complex()
+                    else c0.unsqueeze(0) + a * dphi.unsqueeze(0)  # real (pixel) band: additive edit
+                )
             out.append(band.reshape(n * b, *c0.shape[1:]))
         yield start, stop, out
 
@@ -260,7 +262,7 @@ def clipped_frames(
     """
     k, b = amps.shape
     shared = bool(getattr(transform, "broadcasts_residuals", False))
-    group = group_coefficients(amps.device)
+    group = group_coefficients_for(amps.device)
     out: Tensor | None = None
     for start, stop, bands in iter_edited_bands(direction, amps, amplitude_weight, group):
         x = transform.synthesize(direction.coeffs.with_bands(bands, repeat_residuals=not shared))

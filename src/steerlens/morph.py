@@ -316,7 +316,8 @@ def _to_result(
     probs = fb.probs[:, i]
     # one transfer per field (not one device sync per frame and field): 0.7 ms -> 0.1 ms per
     # 16-frame result on the CPU, and far more on a GPU
-    cols = zip(amps.tolist(), probs[:, target].tolist(), probs[:, src].tolist(),
+    amp_list = amps.tolist()
+    cols = zip(amp_list, probs[:, target].tolist(), probs[:, src].tolist(),
                probs.argmax(-1).tolist(), fb.l2[:, i].tolist(), fb.max_abs_dphi[:, i].tolist(),
                fb.frac_wrapped[:, i].tolist())
     scores = [
@@ -327,7 +328,7 @@ def _to_result(
     return MorphResult(
         frames=fb.frames[:, i].detach().cpu(),
         source=source.detach().cpu(),
-        amplifications=[float(a) for a in amps.tolist()],
+        amplifications=amp_list,
         scores=scores,
         target=int(target),
         target_name=names[int(target)],
@@ -347,6 +348,19 @@ def _settings_copy(base: dict[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- live regime
+def _iterative_steps(cfg: MorphConfig, max_steps: int) -> tuple[float, list[float]]:
+    """Step size and per-step sizes of an iterative regime.
+
+    ``auto`` takes ``max_steps`` steps of ``step_size`` (default per edit mode); an explicit
+    schedule takes one step per gap between consecutive amplifications.
+    """
+    step = cfg.step_size or DEFAULT_LIVE_STEP[cfg.edit]
+    if isinstance(cfg.amplification, str):
+        return step, [step] * max_steps
+    a = [float(v) for v in cfg.amplification]
+    return step, [max(a[k + 1] - a[k], 0.0) for k in range(len(a) - 1)]
+
+
 def _live(
     model: Classifier,
     transform: Transform,
@@ -368,12 +382,7 @@ def _live(
     """
     b = x0.shape[0]
     cols = torch.arange(b, device=x0.device)
-    step = cfg.step_size or DEFAULT_LIVE_STEP[cfg.edit]
-    if isinstance(cfg.amplification, str):
-        steps = [step] * MAX_LIVE_STEPS
-    else:
-        a = [float(v) for v in cfg.amplification]
-        steps = [max(a[k + 1] - a[k], 0.0) for k in range(len(a) - 1)]
+    step, steps = _iterative_steps(cfg, MAX_LIVE_STEPS)
     zero = torch.zeros(1, b, device=x0.device)
     tic = time.perf_counter()
     d0 = first if first is not None else edit_direction(model, transform, x0, t, cfg, source=src)
@@ -476,12 +485,7 @@ def _persistent(
     first: EditDirection,
 ) -> list[MorphResult]:
     """Persistent-coordinates regime (see :mod:`steerlens.persistent`)."""
-    step = cfg.step_size or DEFAULT_LIVE_STEP[cfg.edit]
-    if isinstance(cfg.amplification, str):
-        steps = [step] * MAX_PERSISTENT_STEPS
-    else:
-        a = [float(v) for v in cfg.amplification]
-        steps = [max(a[k + 1] - a[k], 0.0) for k in range(len(a) - 1)]
+    step, steps = _iterative_steps(cfg, MAX_PERSISTENT_STEPS)
     tic = time.perf_counter()
     tr = persistent_trajectory(model, transform, x0, t, src, cfg, first, steps, progress)
     timings["persistent_steps"] = float(tr.frames.shape[0] - 1)

@@ -511,7 +511,7 @@ class SteerablePyramid:
             bands=bands,
             residuals={"highpass": highpass, "lowpass": lowpass},
             image_shape=(int(height), int(width)),
-            band_info=[dict(d) for d in _band_info(f.shapes, self.orientations, self.twidth)],
+            band_info=self.band_info(f.shapes),
         )
 
     def band_info(self, shapes: tuple[tuple[int, int], ...]) -> list[dict]:
