@@ -6,13 +6,13 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 export STEERLENS_CACHE_DIR ?= $(CURDIR)/.cache/steerlens
 
-.PHONY: install demo test bench bench-quick experiments lint fashion-mnist clean
+.PHONY: install chromium demo test bench bench-quick experiments lint fashion-mnist clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e ".[test,metrics,bench]"
+	$(PIP) install -q -c constraints.txt -e ".[test,metrics,bench,batch,app,video]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,10 +29,23 @@ fashion-mnist:
 	  else echo "note: no apt-get; Fashion-MNIST tests will skip"; fi; \
 	fi
 
+# Debian's Chromium for the browser tests (Playwright drives it; `playwright install` cannot
+# download browsers offline). Tests that need it skip with one line where it cannot be installed.
+chromium:
+	@if ! command -v chromium >/dev/null && [ ! -x /usr/lib/chromium/chromium ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+	      || echo "note: could not apt-get install chromium; browser tests will skip"; \
+	  elif command -v sudo >/dev/null; then \
+	    (sudo apt-get update -qq && sudo apt-get install -y -qq chromium) >/dev/null 2>&1 \
+	      || echo "note: could not install chromium; browser tests will skip"; \
+	  else echo "note: no apt-get; browser tests will skip"; fi; \
+	fi
+
 demo: $(STAMP)
 	$(VENV)/bin/steerlens demo --out out/demo
 
-test: $(STAMP) fashion-mnist
+test: $(STAMP) fashion-mnist chromium
 	$(PY) -m pytest -n 2 --dist loadfile tests --doctest-modules src/steerlens
 
 bench: $(STAMP)

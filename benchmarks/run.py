@@ -48,9 +48,9 @@ if str(HERE) not in sys.path:  # run as a script: make the sibling resnet50.py i
 from steerlens.errors import SteerlensError
 from steerlens.frames import clipped_frames, group_coefficients_for, iter_edited_bands, phase_stats
 from steerlens.gradient import coefficient_gradient, edit_direction
-from steerlens.methods import MorphConfig
+from steerlens.config import MorphConfig
 from steerlens.models.base import Classifier
-from steerlens.morph import build_transform, morph_batch
+from steerlens.api import build_transform, morph_batch
 
 #: the issue's goals; reported next to the measurements, never asserted
 GOALS = {

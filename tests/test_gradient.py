@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from steerlens.gradient import coefficient_gradient, edit_direction, target_loss
-from steerlens.methods import MorphConfig
+from steerlens.config import MorphConfig
 from steerlens.models.base import Classifier
 from steerlens.transforms import make_transform
 

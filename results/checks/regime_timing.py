@@ -14,9 +14,9 @@ warnings.simplefilter("ignore")
 import torch
 
 from steerlens.data.mnist import load_mnist
-from steerlens.methods import MorphConfig
+from steerlens.config import MorphConfig
 from steerlens.models import load_model
-from steerlens.morph import morph_batch
+from steerlens.api import morph_batch
 
 torch.set_num_threads(2)
 model = load_model("mnist-cnn")

@@ -1,8 +1,13 @@
 """steerlens: phase-based extrapolation morphs for image classifiers (arXiv 2506.02300).
 
+The public API is loaded lazily, so ``import steerlens`` stays cheap; every name resolves to a
+function or class (never to a module: no module is named like a public function).
+
 Examples
 --------
 >>> import steerlens
+>>> callable(steerlens.morph) and callable(steerlens.morph_batch)
+True
 >>> model = steerlens.load_model("efficientnet-lite0")                  # doctest: +SKIP
 >>> result = steerlens.morph(model, "cat.jpg", "tiger cat")              # doctest: +SKIP
 >>> print(result.summary()); result.save("out/cat")                      # doctest: +SKIP
@@ -10,56 +15,38 @@ Examples
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
-__all__ = [
-    "Classifier",
-    "FrameScore",
-    "MorphConfig",
-    "MorphResult",
-    "SteerlensError",
-    "__version__",
-    "compare",
-    "load_image",
-    "load_model",
-    "make_transform",
-    "morph",
-    "morph_batch",
-]
+#: public name -> module that defines it
+_PUBLIC: dict[str, str] = {
+    "morph": "steerlens.api",
+    "morph_batch": "steerlens.api",
+    "compare": "steerlens.api",
+    "load_model": "steerlens.models",
+    "load_image": "steerlens.data.images",
+    "make_transform": "steerlens.transforms",
+    "MorphConfig": "steerlens.config",
+    "MorphResult": "steerlens.result",
+    "FrameScore": "steerlens.result",
+    "Classifier": "steerlens.models.base",
+    "SteerlensError": "steerlens.errors",
+}
+
+__all__ = sorted([*_PUBLIC, "__version__"])
 
 
-def __getattr__(name: str):
-    """Lazy public API, so ``import steerlens`` stays cheap."""
-    if name in ("morph", "morph_batch", "compare"):
-        from steerlens import morph as _m
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use and cache the name in the package namespace."""
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'steerlens' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return getattr(_m, name)
-    if name == "load_model":
-        from steerlens.models import load_model
 
-        return load_model
-    if name == "load_image":
-        from steerlens.data.images import load_image
-
-        return load_image
-    if name == "make_transform":
-        from steerlens.transforms import make_transform
-
-        return make_transform
-    if name == "MorphConfig":
-        from steerlens.methods import MorphConfig
-
-        return MorphConfig
-    if name in ("MorphResult", "FrameScore"):
-        from steerlens import result
-
-        return getattr(result, name)
-    if name == "Classifier":
-        from steerlens.models.base import Classifier
-
-        return Classifier
-    if name == "SteerlensError":
-        from steerlens.errors import SteerlensError
-
-        return SteerlensError
-    raise AttributeError(f"module 'steerlens' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -133,8 +133,8 @@ def morph(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Morph IMAGE toward --target and write GIF, filmstrip, curves, frames.npz and result.json."""
-    from steerlens.methods import MorphConfig
-    from steerlens.morph import morph as run_morph
+    from steerlens.config import MorphConfig
+    from steerlens.api import morph as run_morph
 
     dev = _setup(quiet, seed, device)
     _check_out_dir(out)
@@ -177,8 +177,8 @@ def compare(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Run all methods on IMAGE, each taken to the same final pixel L2; one filmstrip and one table."""
-    from steerlens.methods import parse_method
-    from steerlens.morph import compare as run_compare
+    from steerlens.config import parse_method
+    from steerlens.api import compare as run_compare
 
     dev = _setup(quiet, seed, device)
     _check_out_dir(out)
@@ -261,14 +261,22 @@ def models_cmd() -> None:
         )
 
 
-def _register_optional_commands() -> None:
-    """train / experiment live in their own modules (evaluation issue); register if present."""
-    try:
-        from steerlens.cli_eval import register
+#: modules that add subcommands with a ``register(app)`` function
+COMMAND_MODULES = ("steerlens.cli_eval", "steerlens.cli_batch", "steerlens.cli_view")
 
-        register(app)
-    except ImportError:
-        pass
+
+def _register_optional_commands() -> None:
+    """Add the subcommands that live in their own modules (train/experiment, batch, report/serve)."""
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:  # the module exists but one of its imports is missing: a real bug
+                raise
+            continue
+        module.register(app)
 
 
 _register_optional_commands()

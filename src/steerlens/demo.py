@@ -76,7 +76,7 @@ def run_demo(
     """Render every demo case into ``out`` (atomically) and return the gallery's ``index.html``."""
     from steerlens.cli import _replace_dir, write_comparison
     from steerlens.models import load_model
-    from steerlens.morph import compare, morph
+    from steerlens.api import compare, morph
     from steerlens.render import gallery_html
 
     out = Path(out)

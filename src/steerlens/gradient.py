@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from steerlens.methods import MorphConfig
+from steerlens.config import MorphConfig
 from steerlens.models.base import Classifier
 from steerlens.transforms.base import Coeffs, Transform
 

@@ -1,7 +1,7 @@
 """Run a named experiment: matched-budget morphs, per-case metrics, resumable cache, reports.
 
 For every dataset, driver, regime, budget, variant and method, all pending sources go through
-:func:`~steerlens.morph.morph_batch` together (each source gets its own amplification, searched to
+:func:`~steerlens.api.morph_batch` together (each source gets its own amplification, searched to
 the same final pixel L2), their endpoints are scored (:mod:`steerlens.experiments.scoring`), and
 the records are appended to ``<out>/cases.jsonl`` at once. A rerun skips every case already in the
 file. Finally the run writes, under ``<out>``:
@@ -156,7 +156,7 @@ def _targets(driver: Classifier, sources: SourceSet, idx: list[int]) -> torch.Te
 def _morph(
     driver: Classifier, x: torch.Tensor, t: torch.Tensor, spec: ExperimentSpec, cfg: Any
 ) -> list[MorphResult]:
-    from steerlens.morph import morph_batch
+    from steerlens.api import morph_batch
 
     out: list[MorphResult] = []
     with warnings.catch_warnings():
@@ -417,7 +417,7 @@ def _load_kept(
 
 
 def _method_order(m: str) -> int:
-    from steerlens.methods import COMPARE_METHODS
+    from steerlens.config import COMPARE_METHODS
 
     return COMPARE_METHODS.index(m) if m in COMPARE_METHODS else len(COMPARE_METHODS)
 

@@ -13,7 +13,7 @@ from typing import Any
 from steerlens.errors import ConfigError
 from steerlens.experiments.scoring import ScoringOptions
 from steerlens.experiments.sources import DRIVERS, SYNTHETIC_FAMILIES
-from steerlens.methods import COMPARE_METHODS, REGIMES, MorphConfig, parse_method
+from steerlens.config import COMPARE_METHODS, REGIMES, MorphConfig, parse_method
 
 __all__ = ["EXPERIMENTS", "ExperimentSpec", "Variant", "default_spec", "sweep_variants"]
 
@@ -21,7 +21,7 @@ __all__ = ["EXPERIMENTS", "ExperimentSpec", "Variant", "default_spec", "sweep_va
 
 @dataclass(frozen=True)
 class Variant:
-    """A named set of :class:`~steerlens.methods.MorphConfig` overrides applied to every method.
+    """A named set of :class:`~steerlens.config.MorphConfig` overrides applied to every method.
 
     Attributes
     ----------
@@ -63,7 +63,7 @@ class ExperimentSpec:
     frames
         Frames per morph (only the final one is scored; the rest feed the filmstrips).
     batch_size
-        Sources per :func:`~steerlens.morph.morph_batch` call.
+        Sources per :func:`~steerlens.api.morph_batch` call.
     n_boot
         Bootstrap draws per interval.
     scoring

@@ -69,7 +69,7 @@ def cell_key(rec: dict[str, Any]) -> tuple[Any, ...]:
 
 def _method_rank(method: str) -> tuple[int, str]:
     """Paper order (pixel, Fourier, CSP phase / amplitude / joint), then the rest by name."""
-    from steerlens.methods import COMPARE_METHODS
+    from steerlens.config import COMPARE_METHODS
 
     order = COMPARE_METHODS.index(method) if method in COMPARE_METHODS else len(COMPARE_METHODS)
     return order, method

@@ -20,9 +20,9 @@ from torch import Tensor
 from steerlens.errors import ConfigError
 from steerlens.frames import FrameBatch, clipped_frames, pixel_l2, render_frames
 from steerlens.gradient import EditDirection, edit_direction
-from steerlens.methods import COMPARE_METHODS, MorphConfig
+from steerlens.config import COMPARE_METHODS, MorphConfig
 from steerlens.models.base import Classifier
-from steerlens.persistent import MAX_PERSISTENT_STEPS, persistent_trajectory
+from steerlens.regimes.persistent import MAX_PERSISTENT_STEPS, persistent_trajectory
 from steerlens.result import FrameScore, MorphResult, Overshoot
 from steerlens.schedule import (
     bisect_to_budget,
@@ -127,11 +127,11 @@ def morph(
         ``csp-phase`` (default, the paper's), ``csp-amplitude``, ``csp-joint``, ``fourier-phase``,
         ``fourier-amplitude``, ``fourier-joint`` or ``pixel``.
     config
-        Full :class:`~steerlens.methods.MorphConfig`; ``options`` override its fields.
+        Full :class:`~steerlens.config.MorphConfig`; ``options`` override its fields.
     device
         Torch device; default: the model's.
     **options
-        Any :class:`~steerlens.methods.MorphConfig` field, e.g. ``frames=12``,
+        Any :class:`~steerlens.config.MorphConfig` field, e.g. ``frames=12``,
         ``amplification=[0, 1, 2]``, ``goal_p=0.9``, ``l2_budget=2.0``, ``color="luminance"``.
 
     Returns
@@ -484,7 +484,7 @@ def _persistent(
     progress: bool,
     first: EditDirection,
 ) -> list[MorphResult]:
-    """Persistent-coordinates regime (see :mod:`steerlens.persistent`)."""
+    """Persistent-coordinates regime (see :mod:`steerlens.regimes.persistent`)."""
     step, steps = _iterative_steps(cfg, MAX_PERSISTENT_STEPS)
     tic = time.perf_counter()
     tr = persistent_trajectory(model, transform, x0, t, src, cfg, first, steps, progress)

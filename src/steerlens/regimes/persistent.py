@@ -25,7 +25,7 @@ from torch import Tensor
 
 from steerlens.frames import clipped_frames, edited_bands, pixel_l2
 from steerlens.gradient import EditDirection, edit_direction
-from steerlens.methods import MorphConfig
+from steerlens.config import MorphConfig
 from steerlens.models.base import Classifier
 from steerlens.schedule import bisect_to_budget
 from steerlens.transforms.base import Coeffs, Transform

@@ -91,7 +91,7 @@ class MorphConfig:
         ``"one-step"`` (the paper's frozen gradient, extrapolated), ``"live"`` (re-analyse the
         current frame and recompute the gradient every step, capped at ``step_size`` per step) or
         ``"persistent"`` (recompute the gradient every step but accumulate the edit on the source's
-        coefficients; with ``l2_budget``, projected onto the budget: :mod:`steerlens.persistent`).
+        coefficients; with ``l2_budget``, projected onto the budget: :mod:`steerlens.regimes.persistent`).
     step_size
         Iterative regimes: amplification per step (e.g. max phase change per step in radians).
     chunk_size
