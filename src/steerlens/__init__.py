@@ -35,7 +35,10 @@ _PUBLIC: dict[str, str] = {
     "SteerlensError": "steerlens.errors",
 }
 
-__all__ = sorted([*_PUBLIC, "__version__"])
+__all__ = [
+    "Classifier", "FrameScore", "MorphConfig", "MorphResult", "SteerlensError", "__version__",
+    "compare", "load_image", "load_model", "make_transform", "morph", "morph_batch",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -12,4 +12,7 @@ from steerlens.result import MorphResult as MorphResult
 from steerlens.transforms import make_transform as make_transform
 
 __version__: str
-__all__: list[str]
+__all__ = [
+    "Classifier", "FrameScore", "MorphConfig", "MorphResult", "SteerlensError", "__version__",
+    "compare", "load_image", "load_model", "make_transform", "morph", "morph_batch",
+]

@@ -133,8 +133,8 @@ def morph(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Morph IMAGE toward --target and write GIF, filmstrip, curves, frames.npz and result.json."""
-    from steerlens.config import MorphConfig
     from steerlens.api import morph as run_morph
+    from steerlens.config import MorphConfig
 
     dev = _setup(quiet, seed, device)
     _check_out_dir(out)
@@ -177,8 +177,8 @@ def compare(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Run all methods on IMAGE, each taken to the same final pixel L2; one filmstrip and one table."""
-    from steerlens.config import parse_method
     from steerlens.api import compare as run_compare
+    from steerlens.config import parse_method
 
     dev = _setup(quiet, seed, device)
     _check_out_dir(out)

@@ -74,9 +74,9 @@ def run_demo(
     cases: list[DemoCase] | None = None,
 ) -> Path:
     """Render every demo case into ``out`` (atomically) and return the gallery's ``index.html``."""
+    from steerlens.api import compare, morph
     from steerlens.cli import _replace_dir, write_comparison
     from steerlens.models import load_model
-    from steerlens.api import compare, morph
     from steerlens.render import gallery_html
 
     out = Path(out)

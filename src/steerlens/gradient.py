@@ -8,7 +8,6 @@ masked), ready to be amplified by :mod:`steerlens.frames`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -17,8 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from steerlens.config import MorphConfig
+from steerlens.errors import ModelError
 from steerlens.models.base import Classifier
 from steerlens.transforms.base import Coeffs, Transform
+from steerlens.validation import check_gradient, check_logits
 
 
 @dataclass
@@ -104,7 +105,7 @@ def coefficient_gradient(
     target: Tensor,
     source: Tensor | None = None,
     loss: str = "nll",
-    check: Callable[[Tensor, Classifier], None] | None = None,
+    validate: bool = False,
 ) -> tuple[list[Tensor], Tensor, Tensor]:
     """Gradient of the per-image loss with respect to every band of ``coeffs``.
 
@@ -113,8 +114,9 @@ def coefficient_gradient(
     background) at random, depending on the sign of a 1e-7 error.
 
     ``source=None`` with the margin loss takes the source class from this same forward pass's
-    top-1, so no separate forward is needed. ``check(logits, model)`` runs on the logits before the
-    loss (e.g. to raise a clear error for a model that does not return logits).
+    top-1, so no separate forward is needed. ``validate=True`` checks the logits (one finite row per
+    image, :func:`~steerlens.validation.check_logits`) and turns a network that cannot be
+    differentiated into a one-line :class:`~steerlens.errors.ModelError`.
 
     Returns
     -------
@@ -126,12 +128,20 @@ def coefficient_gradient(
         leaves = [b.detach().clone().requires_grad_(True) for b in coeffs.bands]
         x = transform.synthesize(coeffs.with_bands(leaves))
         logits = model(x)
-        if check is not None:
-            check(logits, model)
+        if validate:
+            check_logits(logits, x.shape[0], model.num_classes, model.name)
         if source is None and loss == "margin":
             source = logits.detach().argmax(-1)
         per_image = target_loss(logits, target, source, loss)
-        grads = torch.autograd.grad(per_image.sum(), leaves)
+        try:
+            grads = torch.autograd.grad(per_image.sum(), leaves)
+        except RuntimeError as err:
+            if not validate:
+                raise
+            raise ModelError(
+                f"model {model.name} cannot be differentiated with respect to its input "
+                f"({str(err).splitlines()[0][:120]}); remove detach/no_grad/argmax from forward"
+            ) from None
     return [g.detach() for g in grads], per_image.detach(), logits.detach()
 
 
@@ -151,7 +161,7 @@ def edit_direction(
     config: MorphConfig,
     source: Tensor | None = None,
     coeffs: Coeffs | None = None,
-    check: Callable[[Tensor, Classifier], None] | None = None,
+    validate: bool = False,
 ) -> EditDirection:
     """Analyse ``x``, take the loss gradient and turn it into normalised descent directions.
 
@@ -169,8 +179,9 @@ def edit_direction(
         Edit mode, normalisation, band selection and amplitude floor come from here.
     coeffs
         Pre-computed ``transform.analyze(x)`` (optional).
-    check
-        Optional ``check(logits, model)`` run on the forward pass's logits.
+    validate
+        Check the logits and that the gradient is finite and not zero (one-line
+        :class:`~steerlens.errors.ModelError` otherwise); the first gradient of a morph does.
 
     Examples
     --------
@@ -189,7 +200,7 @@ def edit_direction(
             coeffs = transform.analyze(x)
     coeffs = coeffs.detach()
     grads, loss_val, logits = coefficient_gradient(
-        model, transform, coeffs, target, source, config.loss, check
+        model, transform, coeffs, target, source, config.loss, validate
     )
     b = x.shape[0]
     edit = config.edit
@@ -224,6 +235,8 @@ def edit_direction(
 
     raw_phase = _max_over(phase, b)
     raw_amp = _max_over(log_amp, b)
+    if validate:
+        check_gradient(torch.maximum(raw_phase.to(x.device), raw_amp.to(x.device)), model.name)
     phase = _normalise(phase, config.normalization, raw_phase)
     log_amp = _normalise(log_amp, config.normalization, raw_amp)
     unit = torch.ones(b, device=x.device)

@@ -76,7 +76,7 @@ class MorphResult:
         ``csp-phase``, ``csp-amplitude``, ``csp-joint``, ``fourier-phase``, ``fourier-amplitude``,
         ``fourier-joint`` or ``pixel``.
     regime
-        ``one-step`` (the paper's frozen gradient) or ``live``.
+        ``one-step`` (the paper's frozen gradient), ``live`` or ``persistent``.
     settings
         Every option that shaped the result (transform, normalisation, schedule, seed...).
     model_spec
@@ -86,7 +86,14 @@ class MorphResult:
     overshoot
         Set when the target probability peaked and collapsed before the goal.
     stop_reason
-        Why the schedule ended (``"explicit"``, ``"reached p_target"``, ``"reached budget"``...).
+        Why the schedule ended, in words (``"explicit"``, ``"reached p_target >= 0.9"``...).
+    reached
+        Whether the goal was met: ``auto`` schedules, the ``goal_p`` or ``l2_budget`` searched
+        for (with a budget in the persistent regime, the budget); explicit schedules, whether the
+        last frame's ``p_target`` reaches ``goal_p``. Read this, not ``stop_reason``.
+    runtime
+        Where it ran: torch version, torch's CPU thread count (results can differ in the last bit
+        between thread counts) and the device.
     judges
         Optional per-frame probabilities of the target under independent judge models.
     """
@@ -107,6 +114,8 @@ class MorphResult:
     overshoot: Overshoot | None = None
     stop_reason: str = "explicit"
     judges: dict[str, list[float]] = field(default_factory=dict)
+    reached: bool = False
+    runtime: dict[str, Any] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- views
     @property
@@ -158,10 +167,12 @@ class MorphResult:
             "frames": [asdict(s) for s in self.scores],
             "succeeded": self.succeeded,
             "stop_reason": self.stop_reason,
+            "reached": self.reached,
             "overshoot": asdict(self.overshoot) if self.overshoot else None,
             "settings": _jsonable(self.settings),
             "model": _jsonable(self.model_spec),
             "timings_s": {k: round(float(v), 6) for k, v in self.timings.items()},
+            "runtime": _jsonable(self.runtime),
             "judges": self.judges,
             "image_shape": list(self.frames.shape[1:]),
         }

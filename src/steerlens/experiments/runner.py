@@ -509,8 +509,8 @@ def _write_outputs(
         f"drivers: {', '.join(spec.drivers)}"),
         ("- target: the driver's runner-up class (synthetic: the other class); judges O "
         "(resnet-mini) and O2 (mlp) are never differentiated"),
-        ("- a case is *attained* when the method reached the budget (`stop_reason` starts with "
-        "`reached`); every case is scored on its final frame, attained or not"),
+        ("- a case is *attained* when the method reached the budget (`reached` in its "
+        "result); every case is scored on its final frame, attained or not"),
         (f"- intervals: 95 % percentile bootstrap over sources, {spec.n_boot} draws, seed 20261006, "
         "the same resampled sources for every method of a table (paired); counts are out of n"),
         (f"- E: `warp_fit` on the final frame, 8x8 control grid, {spec.scoring.warp_steps} Adam "

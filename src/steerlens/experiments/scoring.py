@@ -122,7 +122,7 @@ def score_endpoints(
             "source_class": int(r.source_class),
             "target": int(t[i]),
             "stop_reason": r.stop_reason,
-            "attained": r.stop_reason.startswith("reached"),
+            "attained": r.reached,
             "amplification": _f(r.final.amplification),
             "overshoot": r.overshoot is not None,
             "p0": _f(r.scores[0].p_target),

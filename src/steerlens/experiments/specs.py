@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from steerlens.config import COMPARE_METHODS, REGIMES, MorphConfig, parse_method
 from steerlens.errors import ConfigError
 from steerlens.experiments.scoring import ScoringOptions
 from steerlens.experiments.sources import DRIVERS, SYNTHETIC_FAMILIES
-from steerlens.config import COMPARE_METHODS, REGIMES, MorphConfig, parse_method
 
 __all__ = ["EXPERIMENTS", "ExperimentSpec", "Variant", "default_spec", "sweep_variants"]
 

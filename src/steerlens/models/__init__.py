@@ -13,6 +13,6 @@ from __future__ import annotations
 from steerlens.models.base import Classifier
 from steerlens.models.loaders import load_model
 from steerlens.models.registry import ModelInfo, list_models
-from steerlens.models.validate import validate_model
+from steerlens.validation import validate_model
 
 __all__ = ["Classifier", "ModelInfo", "list_models", "load_model", "validate_model"]

@@ -67,11 +67,36 @@ class Classifier(nn.Module):
         """Number of output classes."""
         return len(self.class_names)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits for images ``x`` in ``[0, 1]``."""
+    def raw_forward(self, x: Tensor) -> Tensor:
+        """The wrapped network's output for images ``x`` in ``[0, 1]``, unchecked."""
         if self._normalize is not None:
             x = self._normalize(x)
         return self.net(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(N, num_classes)`` for images ``x`` ``(N, C, H, W)`` in ``[0, 1]``.
+
+        A network that raises, or returns anything but one row of ``num_classes`` logits per
+        image, is reported as a one-line :class:`~steerlens.errors.ModelError` naming what it did
+        (user models loaded from TorchScript or ``module:factory`` are the usual culprits). The
+        check reads shapes only, so it costs no device synchronisation.
+        """
+        from steerlens.errors import ModelError, SteerlensError
+        from steerlens.validation import check_logits
+
+        try:
+            out = self.raw_forward(x)
+        except SteerlensError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a failure inside the network is the model's
+            first = (str(err).strip().splitlines() or [""])[0][:200]
+            raise ModelError(
+                f"model {self.name} raised {type(err).__name__} on a batch of shape "
+                f"{tuple(x.shape)}: {first}; check the model, its input size and channels"
+            ) from None
+        if self.class_names:
+            return check_logits(out, x.shape[0], self.num_classes, self.name, finite=False)
+        return out
 
     @torch.no_grad()
     def probabilities(self, x: Tensor) -> Tensor:

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from steerlens.errors import ModelError
 from steerlens.models.base import Classifier
-from steerlens.models.validate import check_logits, validate_model, zeros_forward
+from steerlens.validation import check_logits, validate_model, zeros_forward
 
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".ptl", ".jit")
 DEFAULT_INPUT_SIZE = (224, 224)
@@ -371,7 +371,7 @@ def _apply_options(
         # Number of classes from one trial forward; shape errors surface here as ModelError.
         probe = Classifier(base.net, [], size, ch, normalize=norm, name=base.name).to(device).eval()
         out = zeros_forward(probe, device)
-        check_logits(out, None, base.name)
+        check_logits(out, 1, None, base.name)
         names = [f"class_{i}" for i in range(out.shape[1])]
     spec["num_classes"] = len(names)
     return Classifier(base.net, names, size, ch, normalize=norm, name=base.name, spec=spec)

@@ -18,15 +18,16 @@ the budget is met *and* ``p_target >= goal_p``, or after ``max_steps``; without 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
 
 import torch
 from torch import Tensor
 
-from steerlens.frames import clipped_frames, edited_bands, pixel_l2
-from steerlens.gradient import EditDirection, edit_direction
 from steerlens.config import MorphConfig
+from steerlens.frames import clipped_frames, edited_bands, phase_stats, pixel_l2
+from steerlens.gradient import EditDirection, edit_direction
 from steerlens.models.base import Classifier
+from steerlens.regimes.base import MorphProblem, Trajectory, goal_text, iterative_steps
 from steerlens.schedule import bisect_to_budget
 from steerlens.transforms.base import Coeffs, Transform
 
@@ -34,16 +35,33 @@ from steerlens.transforms.base import Coeffs, Transform
 MAX_PERSISTENT_STEPS = 100
 
 
-@dataclass
-class Trajectory:
-    """Every accepted state of an iterative run, shaped ``(steps + 1, B, ...)``."""
-
-    frames: Tensor  # clipped images
-    probs: Tensor
-    l2: Tensor
-    cumulative: Tensor  # total normalised step length taken so far, per image
-    reached: Tensor  # (B,) stop goal met
-    steps_taken: Tensor  # (B,) steps before the image stopped (later states are frozen copies)
+def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
+    """The persistent regime on a batch, with ``auto`` stop reasons (see the module docstring)."""
+    cfg = problem.config
+    step, steps = iterative_steps(cfg, MAX_PERSISTENT_STEPS)
+    tic = time.perf_counter()
+    tr = persistent_trajectory(problem.model, problem.transform, problem.x0, problem.target,
+                               problem.source, cfg, problem.direction, steps, problem.progress)
+    timings["persistent_steps"] = float(tr.frames.shape[0] - 1)
+    timings["render"] = time.perf_counter() - tic
+    tr.settings["persistent_step_size"] = step
+    tr.per_image_settings = [{"persistent_steps_taken": int(n)} for n in tr.lengths.tolist()]
+    if isinstance(cfg.amplification, str):
+        cols = torch.arange(tr.probs.shape[1], device=tr.probs.device)
+        p_final = tr.probs[tr.lengths.to(tr.probs.device), cols, problem.target].tolist()
+        for i, ok in enumerate(tr.reached.tolist()):
+            if cfg.l2_budget is None:
+                tr.stop_reason[i] = ("reached " if ok else "not reached: ") + goal_text(cfg)
+                continue
+            hit = p_final[i] >= cfg.goal_p
+            # "reached" = the budget was met (the comparison's attainment), whatever p_target did
+            tr.stop_reason[i] = (
+                f"reached L2 >= {cfg.l2_budget} and p_target >= {cfg.goal_p}" if ok and hit else
+                f"reached L2 >= {cfg.l2_budget}; p_target {p_final[i]:.3f} < {cfg.goal_p} "
+                f"after {len(steps)} steps" if ok else
+                f"not reached: L2 >= {cfg.l2_budget} after {len(steps)} steps"
+            )
+    return tr
 
 
 def increments_like(direction: EditDirection) -> EditDirection:
@@ -157,6 +175,8 @@ def persistent_trajectory(
     traj_x, traj_p = [frame0], [p]
     traj_l2 = [pixel_l2(frame0, x0)]
     cum = [torch.zeros(b, device=x0.device)]
+    ones = torch.ones(1, b, device=x0.device)
+    traj_dphi, traj_wrap = [torch.zeros(b, device=x0.device)], [torch.zeros(b, device=x0.device)]
     active = torch.ones(b, dtype=torch.bool, device=x0.device)
     taken = torch.zeros(b, dtype=torch.long, device=x0.device)
     reached = torch.zeros(b, dtype=torch.bool, device=x0.device)
@@ -186,6 +206,9 @@ def persistent_trajectory(
         traj_x.append(torch.where(keep, x, traj_x[-1]))
         traj_p.append(torch.where(active[:, None], p, traj_p[-1]))
         traj_l2.append(torch.where(active, l2, traj_l2[-1]))
+        dphi, wrapped = phase_stats(inc, ones)  # the increments are the phase change itself
+        traj_dphi.append(torch.where(active, dphi[0], traj_dphi[-1]))
+        traj_wrap.append(torch.where(active, wrapped[0], traj_wrap[-1]))
         cum.append(cum[-1] + size)
         if auto:
             good = p[cols, target] >= config.goal_p
@@ -195,11 +218,11 @@ def persistent_trajectory(
     if auto and budget is not None:
         # with a budget, "reached" means the budget was met (the comparison's attainment)
         reached = torch.stack(traj_l2, 0)[-1] >= budget - 1e-4
+    if not auto:  # an explicit schedule "reaches" when its last frame meets the probability goal
+        reached = traj_p[-1][cols, target] >= config.goal_p
     return Trajectory(
-        frames=torch.stack(traj_x, 0),
-        probs=torch.stack(traj_p, 0),
-        l2=torch.stack(traj_l2, 0),
-        cumulative=torch.stack(cum, 0),
-        reached=reached,
-        steps_taken=taken,
+        frames=torch.stack(traj_x, 0), probs=torch.stack(traj_p, 0), l2=torch.stack(traj_l2, 0),
+        amplification=torch.stack(cum, 0), max_abs_dphi=torch.stack(traj_dphi, 0),
+        frac_wrapped=torch.stack(traj_wrap, 0), reached=reached.cpu(), lengths=taken.cpu(),
+        stop_reason=["explicit"] * b, overshoot=[None] * b, subsample=auto,
     )

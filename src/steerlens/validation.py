@@ -1,0 +1,239 @@
+"""One home for input, target and model-output checks (plenoptic's ``validate.py``, kornia's
+one-line shape checks).
+
+Everything a user hands to the library passes through here before any expensive work, and every
+failure is a :class:`~steerlens.errors.SteerlensError` subclass with a one-line message that says
+what to do:
+
+- :func:`check_images`: a float ``(B, C, H, W)`` batch in ``[0, 1]``, finite, non-empty, big enough;
+- :func:`check_targets`: class indices or names (a float such as ``7.9`` is refused, not truncated);
+- :func:`check_logits`: what a model returned is finite ``(N, num_classes)`` logits;
+- :func:`check_gradient`: the loss gradient is finite and not identically zero;
+- :func:`validate_model`: one forward pass on zeros, checked as above.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from steerlens.errors import ImageError, ModelError, TargetError
+
+#: smallest image side the pyramid and the models accept
+MIN_IMAGE_SIDE = 8
+#: values this far outside [0, 1] are tolerated as float rounding (e.g. a resampled image)
+RANGE_TOLERANCE = 1e-4
+
+
+def check_images(
+    x: Any,
+    channels: int | None = None,
+    min_side: int = MIN_IMAGE_SIDE,
+    name: str = "images",
+) -> Tensor:
+    """Return ``x`` if it is a usable image batch; raise :class:`ImageError` otherwise.
+
+    Parameters
+    ----------
+    x
+        Candidate ``(B, C, H, W)`` tensor.
+    channels
+        Required channel count (``None``: 1 or 3).
+    min_side
+        Smallest allowed height and width.
+    name
+        How the message names the argument.
+
+    Examples
+    --------
+    >>> check_images(torch.rand(2, 1, 28, 28), channels=1).shape
+    torch.Size([2, 1, 28, 28])
+    >>> check_images(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ImageError: images have dtype torch.uint8; pass floats in [0, 1] (e.g. x.float() / 255)
+    """
+    if not isinstance(x, Tensor):
+        raise ImageError(f"{name} must be a torch tensor (B, C, H, W), got {type(x).__name__}")
+    if not x.is_floating_point():
+        hint = " (e.g. x.float() / 255)" if x.dtype == torch.uint8 else ""
+        raise ImageError(f"{name} have dtype {x.dtype}; pass floats in [0, 1]{hint}")
+    if x.dim() != 4:
+        raise ImageError(
+            f"{name} must have shape (B, C, H, W), got {tuple(x.shape)}; add a batch axis with x[None]"
+        )
+    b, c, h, w = x.shape
+    if b == 0:
+        raise ImageError(f"{name} batch is empty; pass at least one image")
+    allowed = (channels,) if channels is not None else (1, 3)
+    if c not in allowed:
+        want = " or ".join(map(str, allowed))
+        raise ImageError(f"{name} have {c} channels but {want} are expected; convert the images")
+    if min(h, w) < min_side:
+        raise ImageError(f"{name} are {h}x{w}; both sides must be at least {min_side} pixels")
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):
+        bad = sorted(set(torch.nonzero(~finite)[:, 0].tolist()))
+        raise ImageError(f"{name} contain NaN or infinite values (image {bad[0]}); fix the input")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        hint = "; divide 8-bit images by 255" if hi > 1.5 else ""
+        raise ImageError(f"{name} values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]{hint}")
+    return x
+
+
+def check_targets(targets: Any, batch: int, class_names: Sequence[str]) -> list[int]:
+    """Resolve targets to one class index per image; raise :class:`TargetError` on a bad value.
+
+    ``targets`` is one index or name (used for every image), a sequence of them, or an integer
+    tensor. Floats, booleans and other types are refused rather than truncated.
+
+    Examples
+    --------
+    >>> check_targets("b", 2, ["a", "b"])
+    [1, 1]
+    >>> check_targets([7.9], 1, [str(i) for i in range(10)])
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.TargetError: target 7.9 is a float; give a class index (an integer) or a class name
+    """
+    from steerlens.targets import resolve_target
+
+    if isinstance(targets, Tensor):
+        if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+            raise TargetError(
+                f"target tensor has dtype {targets.dtype}; pass integer class indices (torch.long)"
+            )
+        values: list[Any] = targets.flatten().tolist()
+    elif isinstance(targets, (list, tuple)):
+        values = list(targets)
+    else:
+        values = [targets]
+    for v in values:
+        if isinstance(v, numbers.Real) and not isinstance(v, (numbers.Integral, bool)):
+            raise TargetError(
+                f"target {v!r} is a float; give a class index (an integer) or a class name"
+            )
+    if len(values) == 1 and batch > 1:
+        values = values * batch
+    if len(values) != batch:
+        raise TargetError(f"got {len(values)} targets for {batch} images; give one per image or one")
+    return [resolve_target(v, class_names) for v in values]
+
+
+def check_logits(
+    out: Any, batch: int | None, num_classes: int | None, name: str = "model", finite: bool = True
+) -> Tensor:
+    """Return ``out`` if it is finite logits ``(batch, num_classes)``; raise :class:`ModelError`.
+
+    ``batch=None`` / ``num_classes=None`` skip those checks; ``finite=False`` skips the NaN/inf
+    check (the only one that synchronises with the device).
+
+    Examples
+    --------
+    >>> check_logits(torch.zeros(2, 3), 2, 3).shape
+    torch.Size([2, 3])
+    >>> check_logits(torch.zeros(1, 3), 4, 3)
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ModelError: model model returned 1 row(s) of logits for a batch of 4 images; it must return one row per image
+    """
+    if not isinstance(out, Tensor):
+        raise ModelError(
+            f"model {name} returned a {type(out).__name__}, not a tensor; "
+            "return the logits tensor (N, num_classes) from forward()"
+        )
+    if out.dim() != 2:
+        raise ModelError(
+            f"model {name} output has shape {tuple(out.shape)}; expected logits of shape "
+            "(N, num_classes): end the network with a pooled/flattened linear head"
+        )
+    if batch is not None and out.shape[0] != batch:
+        raise ModelError(
+            f"model {name} returned {out.shape[0]} row(s) of logits for a batch of {batch} images; "
+            "it must return one row per image"
+        )
+    if num_classes is not None and out.shape[1] != num_classes:
+        raise ModelError(
+            f"model {name} outputs {out.shape[1]} logits but has {num_classes} class names; "
+            f"give a class-names file with {out.shape[1]} lines"
+        )
+    if finite and not bool(torch.isfinite(out).all()):
+        raise ModelError(
+            f"model {name} output is not finite (NaN or inf); check its weights and input "
+            "normalisation"
+        )
+    return out
+
+
+def check_gradient(peak: Tensor, name: str = "model") -> None:
+    """Raise :class:`ModelError` unless every image's largest gradient entry is finite and > 0.
+
+    ``peak`` is the ``(B,)`` largest absolute gradient entry per image.
+
+    Examples
+    --------
+    >>> check_gradient(torch.tensor([0.5, 2.0]))
+    >>> check_gradient(torch.tensor([float("nan")]))
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ModelError: model model's gradient with respect to the image is NaN or infinite (image 0); check for non-differentiable operations (e.g. sqrt or log at 0)
+    """
+    finite = torch.isfinite(peak)
+    if not bool(finite.all()):
+        i = int(torch.nonzero(~finite)[0, 0])
+        raise ModelError(
+            f"model {name}'s gradient with respect to the image is NaN or infinite (image {i}); "
+            "check for non-differentiable operations (e.g. sqrt or log at 0)"
+        )
+    if not bool((peak > 0).any()):
+        raise ModelError(
+            f"model {name}'s gradient with respect to the image is zero; the model must be "
+            "differentiable in its input (no argmax, detach or integer casts in forward)"
+        )
+
+
+def zeros_forward(model: Any, device: torch.device | str = "cpu") -> Tensor:
+    """Run ``model`` on one all-zeros image of its input size and return the raw output.
+
+    Raises
+    ------
+    ModelError
+        If the forward pass fails.
+
+    Examples
+    --------
+    >>> from steerlens.models.base import Classifier
+    >>> zeros_forward(Classifier(torch.nn.Flatten(), ["a"], (2, 3), 1)).shape
+    torch.Size([1, 6])
+    """
+    shape = (1, model.channels, *model.input_size)
+    x = torch.zeros(shape, device=device)
+    with torch.no_grad():
+        return model(x) if not hasattr(model, "raw_forward") else model.raw_forward(x)
+
+
+def validate_model(model: Any, device: torch.device | str = "cpu") -> None:
+    """Run one forward pass on zeros and check the output is finite ``(1, num_classes)``.
+
+    Raises
+    ------
+    ModelError
+        One-line message if the forward fails, the output is not 2-D, disagrees with
+        ``class_names`` or is not finite.
+
+    Examples
+    --------
+    >>> from steerlens.models.base import Classifier
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    >>> validate_model(Classifier(net, ["a", "b"], (2, 2), 1))
+    >>> validate_model(Classifier(torch.nn.Identity(), ["a"], (2, 2), 1))
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ModelError: model model output has shape (1, 1, 2, 2); expected logits of shape (N, num_classes): end the network with a pooled/flattened linear head
+    """
+    check_logits(zeros_forward(model, device), 1, model.num_classes, model.name)
