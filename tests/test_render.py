@@ -13,6 +13,7 @@ from skimage.transform import resize
 
 from steerlens.render import (
     compare_filmstrip,
+    comparison_markdown,
     comparison_table,
     filmstrip,
     gallery_html,
@@ -206,8 +207,20 @@ def test_comparison_table_rows():
     assert lines[0].startswith("| method | final L2 |")
     pix = lines[2].split(" | ")
     assert pix[0] == "| pixel" and float(pix[1]) == pytest.approx(results["pixel"].final.l2, abs=1e-3)
-    assert pix[2] == "0.020 -> 0.920" and pix[3] == "seven" and pix[4] == "yes"
+    assert pix[2] == "no"  # make_result's results carry reached=False
+    assert pix[3] == "0.020 -> 0.920" and pix[4] == "seven" and pix[5] == "yes"
     assert "peak p 0.800 at amp 1.2" in lines[3]
+
+
+def test_comparison_markdown_states_the_budget_and_flags_misses():
+    results = {"pixel": make_result(k=4), "csp-phase": make_result(k=4, overshoot=True)}
+    results["pixel"].reached = True
+    for r in results.values():
+        r.settings.update(matched_l2_budget=2.0, budget_source="given with --budget")
+    lines = comparison_markdown(results).split("\n\n")
+    assert lines[0] == "Shared budget: pixel L2 = 2.000, given with --budget."
+    assert lines[1] == "Did not reach the budget: csp-phase (their final L2 is below it)."
+    assert lines[2].startswith("Stopped at or after an overshoot") and "csp-phase" in lines[2]
 
 
 def test_gallery_html(tmp_path):

@@ -25,7 +25,7 @@ from steerlens.regimes import MorphProblem, run_regime
 from steerlens.result import MorphResult
 from steerlens.transforms import make_transform
 from steerlens.transforms.base import Transform
-from steerlens.validation import check_images, check_targets
+from steerlens.validation import check_images, check_memory, check_targets, estimate_morph_bytes
 
 __all__ = ["build_transform", "compare", "morph", "morph_batch", "prepare_image"]
 
@@ -166,6 +166,8 @@ def morph_batch(
     x = check_images(images, channels=model.channels).to(dev)
     b = x.shape[0]
     t = torch.tensor(check_targets(targets, b, model.class_names), device=dev)
+    frames = cfg.frames if isinstance(cfg.amplification, str) else len(cfg.amplification)
+    check_memory(estimate_morph_bytes(b, *x.shape[1:], frames, cfg.n_orientations), dev)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     transform = build_transform(cfg, x.shape[1])
@@ -225,8 +227,17 @@ def compare(
         l2_budget = ref.final.l2
         if l2_budget <= 1e-6:
             raise ConfigError("the reference morph did not move the image; pass an explicit --budget")
+        how = (f"at its p_target peak {ref.overshoot.peak_p_target:.3f} (it overshot before "
+               f"p_target >= {ref.settings['goal_p']})" if ref.overshoot is not None and not ref.reached
+               else f"where it reached p_target >= {ref.settings['goal_p']}" if ref.reached
+               else f"at its largest amplification (p_target {ref.final.p_target:.3f} < "
+                    f"{ref.settings['goal_p']})")
+        budget_source = f"the final L2 of the {reference} reference morph, {how}"
+    else:
+        budget_source = "given with --budget"
     for m in methods:
         results[m] = morph(model, image, target, m, device=device, l2_budget=l2_budget, **options)
     for r in results.values():
         r.settings["matched_l2_budget"] = l2_budget
+        r.settings["budget_source"] = budget_source
     return results

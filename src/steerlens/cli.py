@@ -6,23 +6,31 @@ and without leaving a partial output directory.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
+import math
+import signal
 import sys
-import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 try:  # typer >= 0.20 vendors click as typer._click; older typer uses click itself
     from typer._click import exceptions as click_exceptions
+    from typer.exceptions import Abort, Exit
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_exceptions
+    from click.exceptions import Abort, Exit
 
+from steerlens.config import MAX_FRAMES, MAX_SEED
+from steerlens.data.images import MAX_IMAGE_PIXELS
 from steerlens.errors import ConfigError, SteerlensError
+from steerlens.outputs import atomic_dir, check_writable, dumps_json
+
+#: largest ``--input-size`` side for user models unless ``--max-pixels`` allows more
+MAX_INPUT_SIDE = 4096
 
 app = typer.Typer(
     add_completion=False,
@@ -40,26 +48,63 @@ def _echo(msg: str) -> None:
 
 
 def _setup(quiet: bool, seed: int, device: str) -> object:
+    """Quiet flag, seed and device, checked before any work: one line for each bad value."""
     import torch
 
     _STATE["quiet"] = quiet
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed must be in 0..2**63-1, got {seed}")
+    dev = parse_device(device)
     torch.manual_seed(seed)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device} requested but CUDA is not available; use --device cpu")
-    if device != "cpu" and not device.startswith("cuda") and device != "mps":
-        raise ConfigError(f"unknown --device {device!r}; use cpu, cuda or cuda:N")
-    return torch.device(device)
+    return dev
+
+
+def parse_device(device: str) -> object:
+    """A usable ``torch.device`` for ``--device``, or one line saying why not.
+
+    Examples
+    --------
+    >>> str(parse_device("cpu"))
+    'cpu'
+    """
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"unknown --device {device!r}; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device} requested but CUDA is not available; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"--device {device}: there are {torch.cuda.device_count()} CUDA device(s); "
+                "use cuda:0 .. cuda:N-1"
+            )
+    elif dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ConfigError(f"--device {device} requested but MPS is not available; use --device cpu")
+    elif dev.type != "cpu":
+        raise ConfigError(f"unsupported --device {device!r}; use cpu, cuda, cuda:N or mps")
+    return dev
 
 
 def _parse_amplification(value: str) -> str | list[float]:
     if value.strip().lower() == "auto":
         return "auto"
+    fields = [v.strip() for v in value.split(",")]
+    if any(not f for f in fields):
+        raise ConfigError(
+            f"--amplification has an empty field in {value!r}; write numbers like 0,1,2"
+        )
     try:
-        amps = [float(v) for v in value.split(",") if v.strip()]
+        amps = [float(v) for v in fields]
     except ValueError:
         raise ConfigError(
             f"--amplification must be 'auto' or comma-separated numbers like 0,1,2, got {value!r}"
         ) from None
+    if not all(math.isfinite(a) for a in amps):
+        raise ConfigError(f"--amplification values must be finite numbers, got {value!r}")
     if not amps or any(a < 0 for a in amps):
         raise ConfigError("--amplification values must be non-negative numbers, e.g. 0,0.5,1")
     if amps != sorted(amps):
@@ -68,8 +113,7 @@ def _parse_amplification(value: str) -> str | list[float]:
 
 
 def _check_out_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a directory; choose another path")
+    check_writable(out)
 
 
 # options shared by every command that loads a user model
@@ -77,32 +121,40 @@ InputSizeOpt = typer.Option(None, "--input-size", help="User models: input size 
 ChannelsOpt = typer.Option(None, "--channels", help="User models: 1 or 3 input channels (default 3).")
 ClassNamesOpt = typer.Option(None, "--class-names", help="User models: file with one class name per line.")
 NormalizeOpt = typer.Option(None, "--normalize", help="User models: none | imagenet | tflite | 'mean,std'.")
+MaxFramesOpt = typer.Option(MAX_FRAMES, "--max-frames", help="Refuse more frames than this.")
+MaxPixelsOpt = typer.Option(MAX_IMAGE_PIXELS, "--max-pixels", help="Refuse larger images (width x height as stored) and input sizes.")
 
 
-def _parse_size(value: str | None) -> tuple[int, int] | None:
+def _parse_size(value: str | None, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int] | None:
     if value is None:
         return None
+    fields = [v.strip() for v in value.replace("x", ",").split(",")]
     try:
-        parts = [int(v) for v in value.replace("x", ",").split(",") if v.strip()]
+        parts = [int(v) for v in fields]
     except ValueError:
         raise ConfigError(f"--input-size must be 'H,W' or one number, got {value!r}") from None
     if len(parts) == 1:
         parts = parts * 2
     if len(parts) != 2 or min(parts) < 8:
         raise ConfigError(f"--input-size must be 'H,W' with both at least 8, got {value!r}")
+    if max(parts) > MAX_INPUT_SIDE or parts[0] * parts[1] > max_pixels:
+        raise ConfigError(
+            f"--input-size {value} is too large (at most {MAX_INPUT_SIDE} px per side and "
+            f"{max_pixels / 1e6:.0f} megapixels); use a smaller size"
+        )
     return parts[0], parts[1]
 
 
 def _load(model: str, weights: Path | None, device, quiet: bool, input_size: str | None = None,
           channels: int | None = None, class_names: Path | None = None,
-          normalize: str | None = None):
+          normalize: str | None = None, max_pixels: int = MAX_IMAGE_PIXELS):
     from steerlens.models import load_model
 
     if weights is not None and not weights.exists():
         raise ConfigError(f"weights file {weights} does not exist; check the --weights path")
     if class_names is not None and not class_names.exists():
         raise ConfigError(f"class-names file {class_names} does not exist; check the --class-names path")
-    extra = {k: v for k, v in {"input_size": _parse_size(input_size), "channels": channels,
+    extra = {k: v for k, v in {"input_size": _parse_size(input_size, max_pixels), "channels": channels,
                                    "class_names": class_names, "normalize": normalize}.items() if v is not None}
     return load_model(model, weights=weights, device=device, progress=not quiet, **extra)
 
@@ -128,26 +180,31 @@ def morph(
     class_names: Path | None = ClassNamesOpt,
     normalize: str | None = NormalizeOpt,
     out: Path = typer.Option(Path("out/morph"), "--out", "-o", help="Output directory."),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
-    seed: int = typer.Option(0, help="Random seed."),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or mps."),
+    seed: int = typer.Option(0, help="Random seed (0..2**63-1)."),
+    max_frames: int = MaxFramesOpt,
+    max_pixels: int = MaxPixelsOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Morph IMAGE toward --target and write GIF, filmstrip, curves, frames.npz and result.json."""
     from steerlens.api import morph as run_morph
     from steerlens.config import MorphConfig
+    from steerlens.data.images import inspect_image, load_image
 
+    # every check that needs no model comes first, so a bad flag never waits for a model to load
     dev = _setup(quiet, seed, device)
     _check_out_dir(out)
     amps = _parse_amplification(amplification)
     cfg = MorphConfig(
         method=method, frames=frames, amplification=amps, goal_p=goal_p, l2_budget=budget,
         regime=regime, normalization=normalization, color=color, loss=loss, seed=seed,
-    ).validate()
-    if not image.exists():
-        raise ConfigError(f"image {image} does not exist; check the path") from None
-    clf = _load(model, weights, dev, quiet, input_size, channels, class_names, normalize)
+    ).validate(max_frames=max_frames)
+    inspect_image(image, max_pixels=max_pixels)
+    clf = _load(model, weights, dev, quiet, input_size, channels, class_names, normalize, max_pixels)
+    x = load_image(image, size=clf.input_size, channels=clf.channels, min_size=8,
+                   max_pixels=max_pixels)
     _echo(f"morphing {image} with {clf.name} toward {target!r} ({method}, {regime})")
-    res = run_morph(clf, image, target, method, config=cfg, device=dev)
+    res = run_morph(clf, x, target, config=cfg, device=dev)
     res.settings["image"] = str(image)
     paths = res.save(out)
     _echo(res.summary())
@@ -172,28 +229,33 @@ def compare(
     class_names: Path | None = ClassNamesOpt,
     normalize: str | None = NormalizeOpt,
     out: Path = typer.Option(Path("out/compare"), "--out", "-o"),
-    device: str = typer.Option("cpu"),
-    seed: int = typer.Option(0),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or mps."),
+    seed: int = typer.Option(0, help="Random seed (0..2**63-1)."),
+    max_frames: int = MaxFramesOpt,
+    max_pixels: int = MaxPixelsOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Run all methods on IMAGE, each taken to the same final pixel L2; one filmstrip and one table."""
     from steerlens.api import compare as run_compare
-    from steerlens.config import parse_method
+    from steerlens.config import MorphConfig
+    from steerlens.data.images import inspect_image, load_image
 
     dev = _setup(quiet, seed, device)
     _check_out_dir(out)
-    names = [m.strip() for m in methods.split(",") if m.strip()]
-    for m in names:
-        parse_method(m)
-    if frames < 2:
-        raise ConfigError(f"--frames must be at least 2, got {frames}")
-    if budget is not None and budget <= 0:
-        raise ConfigError(f"--budget must be a positive L2 distance, got {budget}")
-    if not image.exists():
-        raise ConfigError(f"image {image} does not exist; check the path")
-    clf = _load(model, weights, dev, quiet, input_size, channels, class_names, normalize)
+    names = [m.strip() for m in methods.split(",")]
+    if not all(names):
+        raise ConfigError(f"--methods has an empty field in {methods!r}; write e.g. pixel,csp-phase")
+    for m in names:  # every method's options checked before the model loads
+        MorphConfig(method=m, frames=frames, goal_p=goal_p, l2_budget=budget, color=color,
+                    seed=seed).validate(max_frames=max_frames)
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--methods names a method twice in {methods!r}; list each once")
+    inspect_image(image, max_pixels=max_pixels)
+    clf = _load(model, weights, dev, quiet, input_size, channels, class_names, normalize, max_pixels)
+    x = load_image(image, size=clf.input_size, channels=clf.channels, min_size=8,
+                   max_pixels=max_pixels)
     _echo(f"comparing {len(names)} methods on {image} toward {target!r}")
-    results = run_compare(clf, image, target, names, l2_budget=budget, frames=frames,
+    results = run_compare(clf, x, target, names, l2_budget=budget, frames=frames,
                           goal_p=goal_p, color=color, seed=seed, device=dev)
     write_comparison(results, out)
     for r in results.values():
@@ -203,40 +265,21 @@ def compare(
 
 def write_comparison(results: dict, out: Path) -> None:
     """Write a comparison atomically: filmstrip, markdown table, JSON and one folder per method."""
-    from steerlens.render import compare_filmstrip, comparison_table
+    from steerlens.render import compare_filmstrip, comparison_markdown
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".steerlens-"))
-    try:
+    with atomic_dir(Path(out)) as tmp:
         compare_filmstrip(results, tmp / "compare.png")
-        (tmp / "compare.md").write_text(comparison_table(results) + "\n")
-        (tmp / "compare.json").write_text(
-            json.dumps({m: r.manifest() for m, r in results.items()}, indent=2)
-        )
+        (tmp / "compare.md").write_text(comparison_markdown(results) + "\n")
+        (tmp / "compare.json").write_text(dumps_json({m: r.manifest() for m, r in results.items()}))
         for m, r in results.items():
             r.save(tmp / m)
-        _replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move a finished temporary directory into place (replacing ``out``)."""
-    if out.exists():
-        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=".steerlens-old-"))
-        os.replace(out, old / "x")
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
 
 
 @app.command()
 def demo(
     out: Path = typer.Option(Path("out/demo"), "--out", "-o"),
-    device: str = typer.Option("cpu"),
-    seed: int = typer.Option(0),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or mps."),
+    seed: int = typer.Option(0, help="Random seed (0..2**63-1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Gallery of real morphs from built-in models and bundled images (no downloads)."""
@@ -287,14 +330,67 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     typer.echo(f"warning: {message}", err=True)
 
 
+class Interrupted(BaseException):
+    """Ctrl-C (SIGINT) during a command. A ``BaseException`` so no ``except Exception`` swallows
+    it, and not ``KeyboardInterrupt`` so click does not turn it into its own abort message."""
+
+    exit_code = 130
+    message = "interrupted (Ctrl-C); nothing was written"
+
+
+class Terminated(BaseException):
+    """SIGTERM during a command (e.g. ``kill`` or a job scheduler's time limit)."""
+
+    exit_code = 143
+    message = "terminated (SIGTERM); nothing was written"
+
+
+@contextmanager
+def _signals_as_exceptions() -> Iterator[None]:
+    """Turn SIGINT/SIGTERM into :class:`Interrupted`/:class:`Terminated` while a command runs.
+
+    Raising (instead of dying) unwinds every ``with atomic_dir(...)`` block, so temporary
+    folders are removed and no partial output is moved into place.
+    """
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    try:
+        old = {signal.SIGINT: signal.signal(signal.SIGINT, interrupt),
+               signal.SIGTERM: signal.signal(signal.SIGTERM, terminate)}
+    except ValueError:  # not the main thread: leave signal handling to the caller
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    """Entry point: run the app; user errors print one line and exit 2, Ctrl-C exits 130 and
+    SIGTERM 143, each without a traceback and without partial output."""
     warnings.showwarning = _show_warning
     try:
-        app(args=argv, standalone_mode=False)
+        with _signals_as_exceptions():
+            app(args=argv, standalone_mode=False)
+    except (Interrupted, Terminated) as e:
+        typer.echo(f"error: {e.message}", err=True)
+        return e.exit_code
+    except KeyboardInterrupt:  # raised before our handler was installed
+        typer.echo(f"error: {Interrupted.message}", err=True)
+        return Interrupted.exit_code
+    except Abort:
+        typer.echo(f"error: {Interrupted.message}", err=True)
+        return Interrupted.exit_code
     except SteerlensError as e:
         typer.echo(f"error: {e}", err=True)
-        return 2
+        return e.exit_code
     except click_exceptions.NoArgsIsHelpError:
         return 0
     except click_exceptions.UsageError as e:
@@ -304,9 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     except click_exceptions.ClickException as e:
         typer.echo(f"error: {e.format_message()}", err=True)
         return 2
-    except KeyboardInterrupt:
-        typer.echo("error: interrupted", err=True)
-        return 2
+    except Exit as e:
+        return e.exit_code
     return 0
 
 

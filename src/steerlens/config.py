@@ -8,6 +8,8 @@ it is written verbatim into ``result.json``.
 from __future__ import annotations
 
 import difflib
+import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -31,6 +33,10 @@ Normalization = Literal["global-max", "per-scale", "motion", "none"]
 NORMALIZATIONS = ("global-max", "per-scale", "motion", "none")
 #: editing regimes (paper.md §2.6): frozen one-step extrapolation, live re-analysis, persistent coordinates
 REGIMES = ("one-step", "live", "persistent")
+#: most frames a morph renders unless ``max_frames`` is raised (each frame is one classifier input)
+MAX_FRAMES = 1000
+#: seeds are 64-bit (torch.manual_seed's range)
+MAX_SEED = 2**63 - 1
 
 
 def parse_method(method: str) -> tuple[str, str]:
@@ -122,9 +128,23 @@ class MorphConfig:
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def validate(self) -> MorphConfig:
-        """Check option values; raise :class:`ConfigError` with a one-line fix on a bad value."""
+    def validate(self, max_frames: int = MAX_FRAMES) -> MorphConfig:
+        """Check option values; raise :class:`ConfigError` with a one-line fix on a bad value.
+
+        ``max_frames`` is the frame-count limit (:data:`MAX_FRAMES` unless raised).
+
+        Examples
+        --------
+        >>> MorphConfig(l2_budget=float("nan")).validate()
+        Traceback (most recent call last):
+        ...
+        steerlens.errors.ConfigError: --budget must be a finite number, got nan
+        """
         parse_method(self.method)
+        _integer("--frames", self.frames)
+        _integer("--seed", self.seed)
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be in 0..2**63-1, got {self.seed}")
         if isinstance(self.amplification, str):
             if self.amplification != "auto":
                 raise ConfigError(
@@ -133,14 +153,34 @@ class MorphConfig:
                 )
             if self.frames < 2:
                 raise ConfigError(f"--frames must be at least 2, got {self.frames}")
+            if self.frames > max_frames:
+                raise ConfigError(
+                    f"--frames {self.frames} is over the limit of {max_frames}; use fewer frames "
+                    "or raise the limit (--max-frames)"
+                )
         else:
             amps = list(self.amplification)
+            for a in amps:
+                _finite("--amplification", a)
             if len(amps) < 1 or any(a < 0 for a in amps):
                 raise ConfigError("--amplification values must be non-negative numbers")
+            if len(amps) > max_frames:
+                raise ConfigError(
+                    f"--amplification has {len(amps)} values, over the frame limit of "
+                    f"{max_frames}; use fewer or raise the limit (--max-frames)"
+                )
+        _finite("--goal-p", self.goal_p)
         if not 0.0 < self.goal_p < 1.0:
             raise ConfigError(f"--goal-p must lie strictly between 0 and 1, got {self.goal_p}")
-        if self.l2_budget is not None and self.l2_budget <= 0:
-            raise ConfigError(f"--budget must be a positive L2 distance, got {self.l2_budget}")
+        if self.l2_budget is not None:
+            _finite("--budget", self.l2_budget)
+            if self.l2_budget <= 0:
+                raise ConfigError(f"--budget must be a positive L2 distance, got {self.l2_budget}")
+        _finite("amplitude weight", self.amplitude_weight)
+        if self.step_size is not None:
+            _finite("--step-size", self.step_size)
+            if self.step_size <= 0:
+                raise ConfigError(f"--step-size must be positive, got {self.step_size}")
         if self.loss not in ("nll", "margin"):
             raise ConfigError(f"--loss must be 'nll' or 'margin', got {self.loss!r}")
         if self.normalization not in NORMALIZATIONS:
@@ -173,3 +213,15 @@ class MorphConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for manifests."""
         return asdict(self)
+
+
+def _finite(flag: str, value: object) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(f"{flag} must be a finite number, got {value!r}")
+
+
+def _integer(flag: str, value: object) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an integer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{flag} must be an integer, got {value!r}")

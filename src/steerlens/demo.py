@@ -7,8 +7,6 @@ offline. The MNIST CNN is trained on first use (a few seconds) and cached.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -75,16 +73,15 @@ def run_demo(
 ) -> Path:
     """Render every demo case into ``out`` (atomically) and return the gallery's ``index.html``."""
     from steerlens.api import compare, morph
-    from steerlens.cli import _replace_dir, write_comparison
+    from steerlens.cli import write_comparison
     from steerlens.models import load_model
+    from steerlens.outputs import atomic_dir
     from steerlens.render import gallery_html
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=".steerlens-"))
     models: dict[str, object] = {}
     entries = []
-    try:
+    with atomic_dir(out) as tmp:
         for case in cases or DEMO_CASES:
             if case.model not in models:
                 models[case.model] = load_model(case.model, device=device, progress=progress)
@@ -104,7 +101,4 @@ def run_demo(
         entries.append((f"compare-{mn.slug}: all methods at equal L2",
                         Path(f"compare-{mn.slug}") / "compare.png"))
         gallery_html(entries, tmp / "index.html")
-        _replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out / "index.html"

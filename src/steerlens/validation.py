@@ -237,3 +237,58 @@ def validate_model(model: Any, device: torch.device | str = "cpu") -> None:
     steerlens.errors.ModelError: model model output has shape (1, 1, 2, 2); expected logits of shape (N, num_classes): end the network with a pooled/flattened linear head
     """
     check_logits(zeros_forward(model, device), 1, model.num_classes, model.name)
+
+
+def estimate_morph_bytes(batch: int, channels: int, height: int, width: int, frames: int,
+                         orientations: int = 4) -> int:
+    """Rough peak memory of a morph: kept frames (rendered, then copied into the results) plus the
+    pyramid's coefficients, gradient and edit directions (about 40 bytes per pixel and
+    orientation). The classifier's own activations come on top, bounded by the chunk size.
+
+    Examples
+    --------
+    >>> round(estimate_morph_bytes(1, 3, 224, 224, 12) / 2**20)
+    37
+    """
+    pixels = batch * channels * height * width
+    return int(8 * frames * pixels + 40 * orientations * pixels)
+
+
+def available_memory_bytes(device: torch.device | str = "cpu") -> int | None:
+    """Free memory where a morph runs: ``MemAvailable`` on Linux CPUs, free memory on CUDA devices;
+    ``None`` where it cannot be read (then no job is refused)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(free)
+    if dev.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(need: int, device: torch.device | str = "cpu", what: str = "this morph") -> None:
+    """Raise :class:`~steerlens.errors.ConfigError` if ``need`` bytes exceed 80 % of what is free.
+
+    Examples
+    --------
+    >>> check_memory(1024)
+    >>> check_memory(2**62)
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ConfigError: this morph needs about 4294967296.0 GB but ... GB are free; use fewer frames, fewer images or smaller images
+    """
+    from steerlens.errors import ConfigError
+
+    free = available_memory_bytes(device)
+    if free is not None and need > 0.8 * free:
+        raise ConfigError(
+            f"{what} needs about {need / 2**30:.1f} GB but {free / 2**30:.1f} GB are free; use "
+            "fewer frames, fewer images or smaller images"
+        )

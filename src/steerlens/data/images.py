@@ -18,7 +18,9 @@ installed with steerlens, so nothing is downloaded.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,10 @@ from torch import Tensor
 from steerlens.errors import ImageError
 
 Size = tuple[int, int]
+#: largest image (in pixels, as stored) :func:`load_image` decodes unless told otherwise: 40 MP,
+#: about 0.5 GB as float32 RGB. A small PNG can hold a huge image (a 519 kB file decodes to
+#: 13000 x 13000 px, 5.4 GB), so the size is checked from the header, before decoding.
+MAX_IMAGE_PIXELS = 40_000_000
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _BUILTIN_PREFIX = "builtin:"
 
@@ -39,6 +45,7 @@ def load_image(
     size: Size | int | None = None,
     channels: int = 3,
     min_size: int | None = None,
+    max_pixels: int | None = MAX_IMAGE_PIXELS,
 ) -> Tensor:
     """Read an image file as a ``(1, C, H, W)`` float32 tensor in ``[0, 1]``.
 
@@ -53,6 +60,9 @@ def load_image(
         1 (grayscale) or 3 (RGB).
     min_size
         Smallest allowed side of the image *as stored*, e.g. what a pyramid needs.
+    max_pixels
+        Largest allowed ``width * height`` as stored (checked from the file header, before
+        decoding); ``None`` disables the limit. Default :data:`MAX_IMAGE_PIXELS`.
 
     Returns
     -------
@@ -77,31 +87,40 @@ def load_image(
     p = Path(path)
     if str(path).startswith(_BUILTIN_PREFIX) and not p.exists():
         return load_builtin(str(path)[len(_BUILTIN_PREFIX) :], size=size, channels=channels)
-    _check_file(p)
-    try:
-        with Image.open(p) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            arr = _pil_to_float(img)
-    except Image.DecompressionBombError:
-        raise ImageError(
-            f"image {p} is too large to decode safely; downscale it (e.g. to 4096 px) first"
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        # UnidentifiedImageError is an OSError too: test it first.
-        if isinstance(err, UnidentifiedImageError):
-            reason = "not a recognised image format"
-        elif isinstance(err, OSError):
-            reason = f"truncated or corrupt ({_first_line(err)})"
-        else:
-            reason = f"corrupt ({_first_line(err)})"
-        raise ImageError(f"cannot read image {p}: {reason}; re-save it as PNG or JPEG") from None
+    with _opened(p, max_pixels) as img:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        arr = _pil_to_float(img)
     if min_size is not None and min(arr.shape[:2]) < min_size:
         raise ImageError(
             f"image {p} is {arr.shape[1]}x{arr.shape[0]} px, too small (at least {min_size} px "
             "per side needed); use a larger image"
         )
     return _finish(arr, size, channels)
+
+
+def inspect_image(path: str | Path, max_pixels: int | None = MAX_IMAGE_PIXELS) -> tuple[int, int]:
+    """Check an image file from its header only (no decoding) and return its ``(width, height)``.
+
+    Raises the same one-line :class:`ImageError` as :func:`load_image` for missing, empty,
+    special (FIFO, device), unrecognised or oversized files, before any expensive work starts.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "big.png")
+    >>> Image.new("1", (9000, 9000)).save(p)
+    >>> inspect_image(p, max_pixels=10**6)
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ImageError: image ... is 9000x9000 px (81 megapixels), over the limit of 1; downscale it first or raise the limit (--max-pixels)
+    """
+    p = Path(path)
+    if str(path).startswith(_BUILTIN_PREFIX) and not p.exists():
+        return tuple(load_builtin(str(path)[len(_BUILTIN_PREFIX):]).shape[-1:-3:-1])
+    with _opened(p, max_pixels) as img:
+        return img.size
 
 
 def to_tensor(image: np.ndarray | Image.Image, channels: int | None = None) -> Tensor:
@@ -222,8 +241,48 @@ def _check_file(p: Path) -> None:
         raise ImageError(f"image file {p} does not exist; check the path")
     if p.is_dir():
         raise ImageError(f"{p} is a directory, not an image file; pass one image file")
+    if not p.is_file():
+        raise ImageError(f"{p} is not a regular file (a FIFO, socket or device); pass an image file")
     if p.stat().st_size == 0:
         raise ImageError(f"image file {p} is empty (0 bytes); re-export or re-download it")
+
+
+@contextmanager
+def _opened(p: Path, max_pixels: int | None) -> Iterator[Image.Image]:
+    """Open ``p`` with Pillow after the file checks, size-checked from the header; every decoding
+    failure inside the block becomes one :class:`ImageError` line."""
+    _check_file(p)
+    try:
+        with warnings.catch_warnings():
+            # our own limit (checked next, from the header) replaces Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(p)
+        with img:
+            _check_pixels(p, img.size, max_pixels)
+            yield img
+    except Image.DecompressionBombError:
+        raise ImageError(
+            f"image {p} is too large to decode safely (a decompression bomb?); downscale it "
+            "first (e.g. to 4096 px)"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        # UnidentifiedImageError is an OSError too: test it first.
+        if isinstance(err, UnidentifiedImageError):
+            reason = "not a recognised image format"
+        elif isinstance(err, OSError):
+            reason = f"truncated or corrupt ({_first_line(err)})"
+        else:
+            reason = f"corrupt ({_first_line(err)})"
+        raise ImageError(f"cannot read image {p}: {reason}; re-save it as PNG or JPEG") from None
+
+
+def _check_pixels(p: Path, size: tuple[int, int], max_pixels: int | None) -> None:
+    w, h = size
+    if max_pixels is not None and w * h > max_pixels:
+        raise ImageError(
+            f"image {p} is {w}x{h} px ({w * h / 1e6:.0f} megapixels), over the limit of "
+            f"{max_pixels / 1e6:.0f}; downscale it first or raise the limit (--max-pixels)"
+        )
 
 
 def _first_line(err: BaseException) -> str:

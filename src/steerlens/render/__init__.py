@@ -13,7 +13,12 @@ Examples
 
 from __future__ import annotations
 
-from steerlens.render.filmstrip import compare_filmstrip, comparison_table, filmstrip
+from steerlens.render.filmstrip import (
+    compare_filmstrip,
+    comparison_markdown,
+    comparison_table,
+    filmstrip,
+)
 from steerlens.render.gif import read_gif_frames, save_gif
 from steerlens.render.plots import plot_curves
 from steerlens.render.save import ARTEFACTS, gallery_html, save_frames_npz, save_result
@@ -21,6 +26,7 @@ from steerlens.render.save import ARTEFACTS, gallery_html, save_frames_npz, save
 __all__ = [
     "ARTEFACTS",
     "compare_filmstrip",
+    "comparison_markdown",
     "comparison_table",
     "filmstrip",
     "gallery_html",

@@ -332,6 +332,29 @@ def compare_filmstrip(
     return path
 
 
+def comparison_markdown(results: Mapping[str, MorphResult]) -> str:
+    """``compare.md``: where the shared L2 budget came from, which methods did not reach it (or
+    stopped at an overshoot), then :func:`comparison_table`.
+
+    Examples
+    --------
+    >>> print(comparison_markdown(results).splitlines()[0])             # doctest: +SKIP
+    Shared budget: pixel L2 = 2.000, given with --budget.
+    """
+    first = next(iter(results.values()))
+    budget = first.settings.get("matched_l2_budget")
+    source = first.settings.get("budget_source", "")
+    lines = [f"Shared budget: pixel L2 = {budget:.3f}, {source}." if budget is not None
+             else "No shared budget (each method ran to its own goal)."]
+    missed = [m for m, r in results.items() if not r.reached]
+    over = [m for m, r in results.items() if r.overshoot is not None]
+    if missed:
+        lines.append(f"Did not reach the budget: {', '.join(missed)} (their final L2 is below it).")
+    if over:
+        lines.append(f"Stopped at or after an overshoot (p_target peaked, then fell): {', '.join(over)}.")
+    return "\n\n".join(lines) + "\n\n" + comparison_table(results)
+
+
 def comparison_table(results: Mapping[str, MorphResult] | Sequence[MorphResult]) -> str:
     """A markdown table summarising several morphs of the same image.
 
@@ -341,16 +364,17 @@ def comparison_table(results: Mapping[str, MorphResult] | Sequence[MorphResult])
     Examples
     --------
     >>> print(comparison_table(results))                                # doctest: +SKIP
-    | method | final L2 | p_target start -> end | top-1 | succeeded | overshoot |
-    |---|---:|---|---|---|---|
-    | pixel | 2.000 | 0.010 -> 0.930 | 7 | yes | - |
+    | method | final L2 | reached | p_target start -> end | top-1 | succeeded | overshoot |
+    |---|---:|---|---|---|---|---|
+    | pixel | 2.000 | yes | 0.010 -> 0.930 | 7 | yes | - |
     """
-    rows = ["| method | final L2 | p_target start -> end | top-1 | succeeded | overshoot |",
-            "|---|---:|---|---|---|---|"]
+    rows = ["| method | final L2 | reached | p_target start -> end | top-1 | succeeded | overshoot |",
+            "|---|---:|---|---|---|---|---|"]
     for name, r in _named(results):
         o = r.overshoot
         over = "-" if o is None else f"peak p {o.peak_p_target:.3f} at amp {o.peak_amplification:.4g}"
-        cells = [name, f"{r.final.l2:.3f}", f"{r.scores[0].p_target:.3f} -> {r.final.p_target:.3f}",
+        cells = [name, f"{r.final.l2:.3f}", "yes" if r.reached else "no",
+                 f"{r.scores[0].p_target:.3f} -> {r.final.p_target:.3f}",
                  r.final.top1_name, "yes" if r.succeeded else "no", over]
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(rows)

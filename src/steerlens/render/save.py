@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import html
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from steerlens.errors import ConfigError
+from steerlens.outputs import atomic_dir, dumps_json
 from steerlens.render.filmstrip import filmstrip, frames_hwc, to_uint8
 from steerlens.render.gif import save_gif
 from steerlens.render.plots import plot_curves
@@ -97,25 +94,13 @@ def save_result(result: MorphResult, out_dir: str | Path, overlay: bool = True) 
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"output path {out_dir} exists and is not a directory; choose another one")
     frames_hwc(result)  # validate before touching the disk
-    manifest = json.dumps(result.manifest(), indent=2)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=".steerlens-"))
-    # mkdtemp's directory is private (0700); the one moved into place gets normal permissions.
-    tmp = root / "out"
-    try:
-        tmp.mkdir()
+    manifest = dumps_json(result.manifest())  # strict: NaN/inf raise before the disk is touched
+    with atomic_dir(out_dir, merge=True) as tmp:
         save_gif(result, tmp / ARTEFACTS["gif"], overlay=overlay)
         filmstrip(result, tmp / ARTEFACTS["filmstrip"])
         plot_curves(result, tmp / ARTEFACTS["curves"])
         save_frames_npz(result, tmp / ARTEFACTS["frames"])
         (tmp / ARTEFACTS["manifest"]).write_text(manifest + "\n")
-        if out_dir.is_dir():
-            for name in ARTEFACTS.values():
-                os.replace(tmp / name, out_dir / name)
-        else:
-            os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
     return {key: out_dir / name for key, name in ARTEFACTS.items()}
 
 
