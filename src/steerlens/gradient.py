@@ -19,7 +19,7 @@ from steerlens.config import MorphConfig
 from steerlens.errors import ModelError
 from steerlens.models.base import Classifier
 from steerlens.transforms.base import Coeffs, Transform
-from steerlens.validation import check_gradient, check_logits
+from steerlens.validation import check_gradient, check_logits, describe_exception
 
 
 @dataclass
@@ -140,7 +140,7 @@ def coefficient_gradient(
                 raise
             raise ModelError(
                 f"model {model.name} cannot be differentiated with respect to its input "
-                f"({str(err).splitlines()[0][:120]}); remove detach/no_grad/argmax from forward"
+                f"({describe_exception(err, 120)}); remove detach/no_grad/argmax from forward"
             ) from None
     return [g.detach() for g in grads], per_image.detach(), logits.detach()
 

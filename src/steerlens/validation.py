@@ -292,3 +292,25 @@ def check_memory(need: int, device: torch.device | str = "cpu", what: str = "thi
             f"{what} needs about {need / 2**30:.1f} GB but {free / 2**30:.1f} GB are free; use "
             "fewer frames, fewer images or smaller images"
         )
+
+
+def describe_exception(err: BaseException, limit: int = 200) -> str:
+    """One line naming what a user's code raised: ``"RuntimeError: message"``.
+
+    TorchScript wraps the user's exception in a long report whose last ``...Error: ...`` line is
+    the useful one; other exceptions give their first line.
+
+    Examples
+    --------
+    >>> describe_exception(ValueError("bad input\\nmore detail"))
+    'ValueError: bad input'
+    >>> describe_exception(RuntimeError("The following operation failed...\\n  x = f()\\n"
+    ...                                 "RuntimeError: batch too large"))
+    'RuntimeError: batch too large'
+    """
+    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+    for line in reversed(lines[1:]):
+        head, sep, _ = line.partition(": ")
+        if sep and head.endswith(("Error", "Exception")) and " " not in head:
+            return line[:limit]
+    return f"{type(err).__name__}: {lines[0] if lines else ''}"[:limit]

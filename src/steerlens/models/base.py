@@ -82,17 +82,16 @@ class Classifier(nn.Module):
         check reads shapes only, so it costs no device synchronisation.
         """
         from steerlens.errors import ModelError, SteerlensError
-        from steerlens.validation import check_logits
+        from steerlens.validation import check_logits, describe_exception
 
         try:
             out = self.raw_forward(x)
         except SteerlensError:
             raise
         except Exception as err:  # noqa: BLE001 - a failure inside the network is the model's
-            first = (str(err).strip().splitlines() or [""])[0][:200]
             raise ModelError(
-                f"model {self.name} raised {type(err).__name__} on a batch of shape "
-                f"{tuple(x.shape)}: {first}; check the model, its input size and channels"
+                f"model {self.name} raised {describe_exception(err)} on a batch of shape "
+                f"{tuple(x.shape)}; check the model, its input size and channels"
             ) from None
         if self.class_names:
             return check_logits(out, x.shape[0], self.num_classes, self.name, finite=False)
