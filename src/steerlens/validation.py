@@ -314,3 +314,25 @@ def describe_exception(err: BaseException, limit: int = 200) -> str:
         if sep and head.endswith(("Error", "Exception")) and " " not in head:
             return line[:limit]
     return f"{type(err).__name__}: {lines[0] if lines else ''}"[:limit]
+
+
+def check_bchw(*xs: Tensor, name: str = "images", error: type[Exception] = ImageError) -> None:
+    """Raise ``error`` unless every tensor is a real ``(B, C, H, W)`` batch, all of one shape
+    (kornia's ``KORNIA_CHECK_SHAPE`` in one line). Transforms raise :class:`ImageError`, metrics
+    comparing two batches pass ``error=ConfigError``.
+
+    Examples
+    --------
+    >>> check_bchw(torch.zeros(2, 1, 8, 8), torch.ones(2, 1, 8, 8))
+    >>> check_bchw(torch.zeros(8, 8), name="pyramid input")
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ImageError: pyramid input must be real (B, C, H, W) batches of the same shape, got (8, 8) torch.float32; add batch/channel dimensions with x[None] or x[None, None]
+    """
+    shapes = {tuple(x.shape) for x in xs}
+    if len(shapes) != 1 or xs[0].dim() != 4 or any(x.is_complex() for x in xs):
+        got = " and ".join(f"{tuple(x.shape)} {x.dtype}" for x in xs)
+        raise error(
+            f"{name} must be real (B, C, H, W) batches of the same shape, got {got}; add "
+            "batch/channel dimensions with x[None] or x[None, None]"
+        )

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from steerlens.errors import ConfigError
+from steerlens.validation import check_bchw
 
 __all__ = ["GroundTruthAlignment", "ground_truth_alignment", "moves_toward_target"]
 
@@ -139,6 +140,4 @@ def _path_fit(x_edit: Tensor, x_src: Tensor, path: Tensor) -> tuple[Tensor, Tens
 
 
 def _check(*xs: Tensor) -> None:
-    shapes = {tuple(x.shape) for x in xs}
-    if len(shapes) != 1 or xs[0].dim() != 4:
-        raise ConfigError(f"expected (N, C, H, W) batches of one shape, got {sorted(shapes)}")
+    check_bchw(*xs, error=ConfigError)

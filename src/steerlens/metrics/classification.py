@@ -16,6 +16,7 @@ from torch import Tensor
 
 from steerlens.errors import ConfigError, TargetError
 from steerlens.result import MorphResult
+from steerlens.validation import check_bchw
 
 __all__ = [
     "CoutResult",
@@ -51,8 +52,7 @@ def probabilities(model: Model, x: Tensor, batch_size: int = 256) -> Tensor:
     >>> probabilities(net, torch.rand(5, 1, 2, 2)).sum(1).allclose(torch.ones(5))
     True
     """
-    if x.dim() != 4:
-        raise ConfigError(f"expected (N, C, H, W) images, got shape {tuple(x.shape)}")
+    check_bchw(x, error=ConfigError)
     chunks = [x[i : i + batch_size] for i in range(0, x.shape[0], batch_size)]
     return torch.cat([torch.softmax(model(b).float(), dim=-1) for b in chunks])
 
@@ -232,11 +232,7 @@ def cout(
     >>> r.fractions.tolist(), r.p_target.shape
     ([0.0, 0.25, 0.5, 0.75, 1.0], torch.Size([3, 5]))
     """
-    if x_src.shape != x_edit.shape or x_src.dim() != 4:
-        raise ConfigError(
-            f"cout needs two (N, C, H, W) batches of the same shape, got {tuple(x_src.shape)} "
-            f"and {tuple(x_edit.shape)}"
-        )
+    check_bchw(x_src, x_edit, name="cout's inputs", error=ConfigError)
     n, c, h, w = x_src.shape
     hw = h * w
     step = max(1, hw // n_steps)

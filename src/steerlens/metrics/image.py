@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from steerlens.errors import ConfigError
+from steerlens.validation import check_bchw
 
 __all__ = ["ScaleEnergy", "ms_ssim", "ms_ssim_min_size", "per_scale_energy", "pixel_l2", "ssim"]
 
@@ -21,11 +22,7 @@ _MS_SSIM_LEVELS = 5  # pytorch-msssim's default weights have five levels
 
 
 def _check_pair(x: Tensor, y: Tensor) -> None:
-    if x.shape != y.shape or x.dim() != 4:
-        raise ConfigError(
-            f"expected two (N, C, H, W) batches of the same shape, got {tuple(x.shape)} and "
-            f"{tuple(y.shape)}"
-        )
+    check_bchw(x, y, error=ConfigError)
 
 
 def pixel_l2(x: Tensor, y: Tensor) -> Tensor:
@@ -158,8 +155,7 @@ def per_scale_energy(edit: Tensor, n_scales: int | None = None) -> ScaleEnergy:
     >>> se.labels, int(se.share[0].argmax())
     (['scale 0', 'scale 1', 'scale 2', 'lowpass'], 0)
     """
-    if edit.dim() != 4:
-        raise ConfigError(f"per_scale_energy expects (N, C, H, W), got {tuple(edit.shape)}")
+    check_bchw(edit, name="per_scale_energy's input", error=ConfigError)
     size = min(edit.shape[-2:])
     if n_scales is None:
         n_scales = max(1, int(torch.log2(torch.tensor(float(size))).floor()) - 2)

@@ -37,6 +37,7 @@ from torch import Tensor
 
 from steerlens.errors import ConfigError
 from steerlens.result import MorphResult
+from steerlens.validation import check_bchw
 
 __all__ = ["WarpFit", "upsample_grid", "warp_fit", "warp_fit_result", "warp_image"]
 
@@ -216,11 +217,7 @@ def warp_fit(
     >>> bool((fit.E > 0.95).all())
     True
     """
-    if x_src.shape != x_edit.shape or x_src.dim() != 4:
-        raise ConfigError(
-            f"warp_fit needs two (N, C, H, W) batches of the same shape, got "
-            f"{tuple(x_src.shape)} and {tuple(x_edit.shape)}"
-        )
+    check_bchw(x_src, x_edit, name="warp_fit's inputs", error=ConfigError)
     if grid < 2 or steps < 1:
         raise ConfigError(f"warp_fit needs grid >= 2 and steps >= 1 (got {grid}, {steps})")
     x_src = x_src.detach().float()

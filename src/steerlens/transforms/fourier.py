@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from steerlens.errors import ImageError
 from steerlens.transforms.base import Coeffs
+from steerlens.validation import check_bchw
 
 
 class FourierTransform:
@@ -49,11 +49,7 @@ class FourierTransform:
         >>> FourierTransform().analyze(torch.ones(1, 1, 4, 4)).bands[0][0, 0, 0, 0]
         tensor(4.+0.j)
         """
-        if x.dim() != 4 or x.is_complex():
-            raise ImageError(
-                f"expected a real image batch of shape (B, C, H, W), got {tuple(x.shape)} "
-                f"{x.dtype}; add batch/channel dimensions with x[None] or x[None, None]"
-            )
+        check_bchw(x, name="the image batch")
         x = x if x.dtype in (torch.float32, torch.float64) else x.float()
         h, w = x.shape[-2:]
         band = torch.fft.rfft2(x, norm="ortho")

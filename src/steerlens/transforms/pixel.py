@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from steerlens.errors import ImageError
 from steerlens.transforms.base import Coeffs
+from steerlens.validation import check_bchw
 
 
 class PixelTransform:
@@ -37,11 +37,7 @@ class PixelTransform:
         >>> PixelTransform().analyze(torch.zeros(1, 1, 2, 3)).band_info
         [{'kind': 'pixel', 'shape': (2, 3)}]
         """
-        if x.dim() != 4 or x.is_complex():
-            raise ImageError(
-                f"expected a real image batch of shape (B, C, H, W), got {tuple(x.shape)} "
-                f"{x.dtype}; add batch/channel dimensions with x[None] or x[None, None]"
-            )
+        check_bchw(x, name="the image batch")
         shape = (int(x.shape[-2]), int(x.shape[-1]))
         return Coeffs(
             bands=[x],

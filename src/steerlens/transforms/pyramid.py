@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from steerlens.errors import ConfigError, ImageError
+from steerlens.errors import ConfigError
 from steerlens.transforms.base import Coeffs
+from steerlens.validation import check_bchw
 
 Padding = Literal["reflect", "periodic", "none"]
 _PADDINGS: tuple[str, ...] = ("reflect", "periodic", "none")
@@ -474,11 +475,7 @@ class SteerablePyramid:
         >>> [b["shape"] for b in c.band_info], tuple(c.residuals["lowpass"].shape)
         ([(32, 32), (16, 16), (8, 8)], (2, 1, 4, 4))
         """
-        if x.dim() != 4 or x.is_complex():
-            raise ImageError(
-                f"expected a real image batch of shape (B, C, H, W), got {tuple(x.shape)} "
-                f"{x.dtype}; add batch/channel dimensions with x[None] or x[None, None]"
-            )
+        check_bchw(x, name="the image batch")
         rdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         height, width = x.shape[-2:]
         pad_h, pad_w = self._pads(height, width)
