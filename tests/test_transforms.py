@@ -370,7 +370,7 @@ def test_make_transform():
     assert isinstance(lum, Luminance) and lum.name == "pixel" and not lum.is_complex
     with pytest.raises(ConfigError, match="unknown transform"):
         make_transform("wavelet")
-    with pytest.raises(ConfigError, match="only apply to the csp"):
+    with pytest.raises(ConfigError, match="do not apply to the .fourier. transform"):
         make_transform("fourier", scales=2)
     with pytest.raises(ConfigError, match="color"):
         make_transform("csp", color="hsv")

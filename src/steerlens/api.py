@@ -33,6 +33,9 @@ __all__ = ["build_transform", "compare", "morph", "morph_batch", "prepare_image"
 def build_transform(config: MorphConfig, channels: int) -> Transform:
     """The transform a config asks for (luminance mode only applies to RGB images)."""
     color = config.color if channels == 3 else "rgb"
+    if config.transform_name == "flow":
+        return make_transform("flow", grid=config.flow_grid, levels=config.flow_levels,
+                              padding=config.flow_padding)
     if config.transform_name == "csp":
         return make_transform(
             "csp",

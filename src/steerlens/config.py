@@ -24,6 +24,8 @@ METHODS: dict[str, tuple[str, str]] = {
     "fourier-amplitude": ("fourier", "amplitude"),
     "fourier-joint": ("fourier", "joint"),
     "pixel": ("pixel", "additive"),
+    "flow": ("flow", "additive"),
+    "csp-motion": ("flow", "motion"),
 }
 
 #: the methods ``compare`` runs by default (the paper's revision compares these)
@@ -91,6 +93,11 @@ class MorphConfig:
         Restrict edits to these CSP scales (0 = finest) / orientations; ``None`` = all.
     n_scales, n_orientations, twidth, padding
         CSP settings (``n_scales`` may be ``"auto"``).
+    flow_grid, flow_levels, flow_padding
+        ``flow`` method: control points per side of the displacement grid (default 8), number of
+        coarse-to-fine grids summed (default 1) and what the warp reads outside the image
+        (``border``, the default; ``zeros``; ``reflection``). Amplification is then the largest
+        control-point displacement in pixels.
     color
         ``"rgb"`` (each channel decomposed and edited) or ``"luminance"`` (YIQ; Y edited, I/Q fixed).
     regime
@@ -121,6 +128,9 @@ class MorphConfig:
     n_orientations: int = 4
     twidth: int = 1
     padding: str = "reflect"
+    flow_grid: int = 8
+    flow_levels: int = 1
+    flow_padding: str = "border"
     color: Literal["rgb", "luminance"] = "rgb"
     regime: Literal["one-step", "live", "persistent"] = "one-step"
     step_size: float | None = None

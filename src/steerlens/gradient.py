@@ -46,6 +46,9 @@ class EditDirection:
     logits
         ``(B, classes)`` driver logits of the source from the gradient pass (reused so a morph needs no
         separate source forward), or ``None``.
+    motion_explained
+        ``csp-motion`` only: ``(B,)`` share of the csp-phase edit that its displacement field
+        explains (:mod:`steerlens.motion`).
     """
 
     coeffs: Coeffs
@@ -57,6 +60,7 @@ class EditDirection:
     raw_max_log_amplitude: Tensor
     edited_mask: list[Tensor | None] = field(default_factory=list)
     logits: Tensor | None = None
+    motion_explained: Tensor | None = None
 
     @cached_property
     def polar(self) -> list[tuple[Tensor, Tensor] | None]:
@@ -195,6 +199,10 @@ def edit_direction(
     >>> float(max(p.abs().max() for p in d.phase if p is not None))
     1.0
     """
+    if config.edit == "motion":  # csp-motion: the csp-phase gradient, fitted with one field
+        from steerlens.motion import motion_direction
+
+        return motion_direction(model, transform, x, target, config, source, coeffs, validate)
     if coeffs is None:
         with torch.no_grad():
             coeffs = transform.analyze(x)

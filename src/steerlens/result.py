@@ -34,6 +34,13 @@ class FrameScore:
         Largest absolute phase change applied to any coefficient (radians; 0 for non-phase edits).
     frac_wrapped
         Fraction of edited coefficients whose phase moved by more than pi.
+    mean_displacement, max_displacement
+        Mean and largest length (pixels) of the frame's displacement field: the warp itself for
+        ``flow`` and ``csp-motion``, the field that best explains the phase change for CSP phase
+        edits (:mod:`steerlens.motion`); ``None`` for methods without one.
+    phase_explained
+        Share of the frame's phase change that one displacement field explains (CSP phase edits;
+        for ``csp-motion``, of the csp-phase gradient it was fitted to); ``None`` otherwise.
     """
 
     amplification: float
@@ -44,6 +51,9 @@ class FrameScore:
     l2: float
     max_abs_dphi: float = 0.0
     frac_wrapped: float = 0.0
+    mean_displacement: float | None = None
+    max_displacement: float | None = None
+    phase_explained: float | None = None
 
 
 @dataclass
@@ -91,6 +101,9 @@ class MorphResult:
         Whether the goal was met: ``auto`` schedules, the ``goal_p`` or ``l2_budget`` searched
         for (with a budget in the persistent regime, the budget); explicit schedules, whether the
         last frame's ``p_target`` reaches ``goal_p``. Read this, not ``stop_reason``.
+    displacement
+        ``(2, H, W)`` the last frame's displacement field in pixels (``dx, dy``), where the method
+        has one (see :class:`FrameScore`); ``None`` otherwise. Drawn as arrows by ``save``.
     runtime
         Where it ran: torch version, torch's CPU thread count (results can differ in the last bit
         between thread counts) and the device.
@@ -116,6 +129,7 @@ class MorphResult:
     judges: dict[str, list[float]] = field(default_factory=dict)
     reached: bool = False
     runtime: dict[str, Any] = field(default_factory=dict)
+    displacement: Tensor | None = None
 
     # ----------------------------------------------------------------- views
     @property

@@ -18,6 +18,7 @@ from torch import Tensor
 from steerlens.config import MorphConfig
 from steerlens.gradient import EditDirection
 from steerlens.models.base import Classifier
+from steerlens.motion import MotionReadout, field_magnitude_stats
 from steerlens.result import FrameScore, MorphResult, Overshoot
 from steerlens.transforms.base import Transform
 
@@ -68,12 +69,26 @@ class Trajectory:
     subsample: bool = False
     settings: dict[str, Any] = field(default_factory=dict)  # added to every image's settings
     per_image_settings: list[dict[str, Any]] | None = None
+    # motion read-outs (steerlens.motion), for the methods that have a displacement field
+    mean_displacement: Tensor | None = None  # (K, B) px
+    max_displacement: Tensor | None = None  # (K, B) px
+    phase_explained: Tensor | None = None  # (K, B) share of the phase change the field explains
+    displacement: Tensor | None = None  # (B, 2, H, W) the last frame's field, px
+
+    def set_motion(self, mean: Tensor, peak: Tensor, explained: Tensor | None,
+                   final_field: Tensor) -> None:
+        """Record the per-frame displacement statistics ``(K, B)`` and the final field."""
+        self.mean_displacement, self.max_displacement = mean, peak
+        self.phase_explained, self.displacement = explained, final_field
 
 
 Regime = Callable[[MorphProblem, dict[str, float]], Trajectory]
 
 #: iterative regimes' default step per edit mode, in normalised units (max change per step)
-DEFAULT_STEP = {"phase": 0.5, "joint": 0.5, "amplitude": 0.1, "additive": 0.05}
+DEFAULT_STEP = {"phase": 0.5, "joint": 0.5, "amplitude": 0.1, "additive": 0.05, "motion": 0.25}
+#: ... and per transform where the edit mode's default does not fit: a flow step moves the
+#: largest control point by 0.25 px (100 steps reach 25 px; 0.05 px steps capped motion at 5 px)
+DEFAULT_STEP_BY_TRANSFORM = {"flow": 0.25}
 
 
 def goal_text(config: MorphConfig) -> str:
@@ -101,11 +116,14 @@ def to_results(problem: MorphProblem, traj: Trajectory, regime: str) -> list[Mor
         # one transfer per field (not one device sync per frame and field)
         cols = zip(traj.amplification[idx, i].tolist(), probs[:, t].tolist(), probs[:, s].tolist(),
                    probs.argmax(-1).tolist(), traj.l2[idx, i].tolist(),
-                   traj.max_abs_dphi[idx, i].tolist(), traj.frac_wrapped[idx, i].tolist())
+                   traj.max_abs_dphi[idx, i].tolist(), traj.frac_wrapped[idx, i].tolist(),
+                   *(_column(v, idx, i) for v in (traj.mean_displacement, traj.max_displacement,
+                                                  traj.phase_explained)))
         scores = [
             FrameScore(amplification=a, p_target=pt, p_source=ps, top1_index=k, top1_name=names[k],
-                       l2=l2, max_abs_dphi=dphi, frac_wrapped=wrapped)
-            for a, pt, ps, k, l2, dphi, wrapped in cols
+                       l2=l2, max_abs_dphi=dphi, frac_wrapped=wrapped, mean_displacement=md,
+                       max_displacement=xd, phase_explained=ex)
+            for a, pt, ps, k, l2, dphi, wrapped, md, xd, ex in cols
         ]
         res = MorphResult(
             frames=traj.frames[idx.to(traj.frames.device), i].detach().cpu(),
@@ -123,12 +141,20 @@ def to_results(problem: MorphProblem, traj: Trajectory, regime: str) -> list[Mor
             stop_reason=traj.stop_reason[i],
             overshoot=traj.overshoot[i],
             reached=bool(reached[i]),
+            displacement=None if traj.displacement is None else traj.displacement[i].detach().cpu(),
         )
         res.settings.update(traj.settings)
         if traj.per_image_settings is not None:
             res.settings.update(traj.per_image_settings[i])
         out.append(res)
     return out
+
+
+def _column(values: Tensor | None, idx: Tensor, i: int) -> list[float | None]:
+    """Image ``i``'s entries of a ``(K, B)`` read-out at frames ``idx`` (``None`` where absent)."""
+    if values is None:
+        return [None] * len(idx)
+    return values[idx.to(values.device), i].tolist()
 
 
 def _settings_copy(base: dict[str, Any]) -> dict[str, Any]:
@@ -148,8 +174,48 @@ def iterative_steps(config: MorphConfig, max_steps: int) -> tuple[float, list[fl
     >>> iterative_steps(MorphConfig(amplification=[0, 1, 3]), 100)
     (0.5, [1.0, 2.0])
     """
-    step = config.step_size or DEFAULT_STEP[config.edit]
+    step = config.step_size or DEFAULT_STEP_BY_TRANSFORM.get(
+        config.transform_name, DEFAULT_STEP[config.edit])
     if isinstance(config.amplification, str):
         return step, [step] * max_steps
     a = [float(v) for v in config.amplification]
     return step, [max(a[k + 1] - a[k], 0.0) for k in range(len(a) - 1)]
+
+
+class MotionTrack:
+    """Per-step displacement statistics of an iterative run (nothing when the method has no field).
+
+    ``step(edit, explained, active)`` reads the field of the accumulated edit (flow: displacement
+    increments; CSP: phase increments, refitted every step) and freezes images that stopped.
+    """
+
+    def __init__(self, readout: MotionReadout | None, first: EditDirection) -> None:
+        self.readout = readout
+        if readout is None:
+            return
+        b = first.unit.shape[0]
+        zeros = torch.zeros(b, device=first.unit.device)
+        self.mean, self.peak = [zeros], [zeros]
+        expl = first.motion_explained
+        self.explained = [expl if expl is not None else zeros] if readout.fit is not None or \
+            expl is not None else None
+        self.field: Tensor | None = None
+
+    def step(self, edit: list[Tensor | None], explained: Tensor | None, active: Tensor) -> None:
+        if self.readout is None:
+            return
+        field, fitted = self.readout(edit)
+        explained = explained if explained is not None else fitted
+        mean, peak = field_magnitude_stats(field)
+        self.mean.append(torch.where(active, mean, self.mean[-1]))
+        self.peak.append(torch.where(active, peak, self.peak[-1]))
+        if self.explained is not None and explained is not None:
+            self.explained.append(torch.where(active, explained.to(mean), self.explained[-1]))
+        keep = active.view(-1, 1, 1, 1)
+        self.field = field if self.field is None else torch.where(keep, field, self.field)
+
+    def finish(self, traj: Trajectory) -> None:
+        if self.readout is None or self.field is None:
+            return
+        explained = torch.stack(self.explained, 0) if self.explained is not None else None
+        traj.set_motion(torch.stack(self.mean, 0), torch.stack(self.peak, 0), explained, self.field)

@@ -16,7 +16,8 @@ from torch import Tensor
 
 from steerlens.frames import clipped_frames, phase_stats, pixel_l2, render_frames
 from steerlens.gradient import EditDirection, edit_direction
-from steerlens.regimes.base import MorphProblem, Trajectory, goal_text, iterative_steps
+from steerlens.motion import MotionReadout
+from steerlens.regimes.base import MorphProblem, MotionTrack, Trajectory, goal_text, iterative_steps
 from steerlens.regimes.persistent import add_step, increments_like
 from steerlens.schedule import bisect_to_budget
 
@@ -39,6 +40,10 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
     applied = increments_like(d0)  # phase rotation applied so far, for the phase statistics
     ones = torch.ones(1, b, device=x0.device)
     traj_dphi, traj_wrap = [torch.zeros(b, device=x0.device)], [torch.zeros(b, device=x0.device)]
+    # a re-analysed frame has no fixed reference phase: only warps (flow) get a field here
+    readout = MotionReadout.for_direction(transform, d0, cfg.flow_grid) \
+        if getattr(transform, "name", None) == "flow" else None
+    motion = MotionTrack(readout, d0)
     active = torch.ones(b, dtype=torch.bool, device=x0.device)
     taken = torch.zeros(b, dtype=torch.long, device=x0.device)
     x = first.frames[0]
@@ -69,6 +74,7 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
         traj_l2.append(torch.where(active, l2, traj_l2[-1]))
         traj_dphi.append(torch.where(active, dphi[0], traj_dphi[-1]))
         traj_wrap.append(torch.where(active, wrapped[0], traj_wrap[-1]))
+        motion.step(applied.phase, d.motion_explained, active)
         cum.append(cum[-1] + size)
         if auto:
             done = (l2 >= cfg.l2_budget - 1e-6) if cfg.l2_budget is not None else (p[cols, t] >= cfg.goal_p)
@@ -82,7 +88,7 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
         ("reached " if ok else "not reached: ") + goal_text(cfg) if auto else "explicit"
         for ok in reached.tolist()
     ]
-    return Trajectory(
+    traj = Trajectory(
         frames=torch.stack(traj_x, 0), probs=torch.stack(traj_p, 0), l2=torch.stack(traj_l2, 0),
         amplification=torch.stack(cum, 0), max_abs_dphi=torch.stack(traj_dphi, 0),
         frac_wrapped=torch.stack(traj_wrap, 0), reached=reached.cpu(), lengths=taken.cpu(),
@@ -90,6 +96,8 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
         settings={"live_step_size": step},
         per_image_settings=[{"live_steps_taken": int(n)} for n in taken.tolist()],
     )
+    motion.finish(traj)
+    return traj
 
 
 def _bisect_step(

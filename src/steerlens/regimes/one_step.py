@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from steerlens.frames import render_frames
+from steerlens.motion import MotionReadout, field_magnitude_stats
 from steerlens.regimes.base import MorphProblem, Trajectory, goal_text
 from steerlens.result import Overshoot
 from steerlens.schedule import detect_overshoot, linear_schedule, search_amplification
@@ -78,12 +79,23 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
         for i in range(b)
     ]
     k = amps.shape[0]
-    return Trajectory(
+    traj = Trajectory(
         frames=fb.frames, probs=fb.probs, l2=fb.l2, amplification=user_amps,
         max_abs_dphi=fb.max_abs_dphi, frac_wrapped=fb.frac_wrapped, reached=reached,
         lengths=torch.full((b,), k - 1), stop_reason=stop_reason, overshoot=overshoot,
         per_image_settings=per_image,
     )
+    readout = MotionReadout.for_direction(transform, direction, cfg.flow_grid)
+    if readout is not None:  # fields scale linearly with the amplification along a one-step path
+        field, explained = readout(direction.phase)
+        mean, peak = field_magnitude_stats(field)
+        a = user_amps.abs()
+        if direction.motion_explained is not None:
+            explained = direction.motion_explained
+        traj.set_motion(a * mean[None], a * peak[None],
+                        None if explained is None else explained[None].expand(k, -1),
+                        user_amps[-1].view(-1, 1, 1, 1) * field)
+    return traj
 
 
 def _explicit_overshoot(p_target: Tensor, amplification: Tensor) -> Overshoot | None:

@@ -27,7 +27,8 @@ from steerlens.config import MorphConfig
 from steerlens.frames import clipped_frames, edited_bands, phase_stats, pixel_l2
 from steerlens.gradient import EditDirection, edit_direction
 from steerlens.models.base import Classifier
-from steerlens.regimes.base import MorphProblem, Trajectory, goal_text, iterative_steps
+from steerlens.motion import MotionReadout
+from steerlens.regimes.base import MorphProblem, MotionTrack, Trajectory, goal_text, iterative_steps
 from steerlens.schedule import bisect_to_budget
 from steerlens.transforms.base import Coeffs, Transform
 
@@ -93,9 +94,11 @@ def clip_additive(inc: EditDirection) -> None:
 
     Without it, increments pushing saturated pixels further out of range pile up unseen (the
     rendered frame is clipped) and waste the budget; projected gradient methods do the same.
+    Displacement bands (``flow``) are real but are not pixel values: they are left alone.
     """
-    for c0, delta in zip(inc.coeffs.bands, inc.phase):
-        if delta is not None and not c0.is_complex():
+    info = inc.coeffs.band_info or [{}] * len(inc.coeffs.bands)
+    for c0, delta, meta in zip(inc.coeffs.bands, inc.phase, info):
+        if delta is not None and not c0.is_complex() and meta.get("kind") != "flow":
             torch.clamp(c0 + delta, 0, 1, out=delta).sub_(c0)
 
 
@@ -177,6 +180,7 @@ def persistent_trajectory(
     cum = [torch.zeros(b, device=x0.device)]
     ones = torch.ones(1, b, device=x0.device)
     traj_dphi, traj_wrap = [torch.zeros(b, device=x0.device)], [torch.zeros(b, device=x0.device)]
+    motion = MotionTrack(MotionReadout.for_direction(transform, first, config.flow_grid), first)
     active = torch.ones(b, dtype=torch.bool, device=x0.device)
     taken = torch.zeros(b, dtype=torch.long, device=x0.device)
     reached = torch.zeros(b, dtype=torch.bool, device=x0.device)
@@ -209,6 +213,7 @@ def persistent_trajectory(
         dphi, wrapped = phase_stats(inc, ones)  # the increments are the phase change itself
         traj_dphi.append(torch.where(active, dphi[0], traj_dphi[-1]))
         traj_wrap.append(torch.where(active, wrapped[0], traj_wrap[-1]))
+        motion.step(inc.phase, d.motion_explained, active)
         cum.append(cum[-1] + size)
         if auto:
             good = p[cols, target] >= config.goal_p
@@ -220,9 +225,11 @@ def persistent_trajectory(
         reached = torch.stack(traj_l2, 0)[-1] >= budget - 1e-4
     if not auto:  # an explicit schedule "reaches" when its last frame meets the probability goal
         reached = traj_p[-1][cols, target] >= config.goal_p
-    return Trajectory(
+    traj = Trajectory(
         frames=torch.stack(traj_x, 0), probs=torch.stack(traj_p, 0), l2=torch.stack(traj_l2, 0),
         amplification=torch.stack(cum, 0), max_abs_dphi=torch.stack(traj_dphi, 0),
         frac_wrapped=torch.stack(traj_wrap, 0), reached=reached.cpu(), lengths=taken.cpu(),
         stop_reason=["explicit"] * b, overshoot=[None] * b, subsample=auto,
     )
+    motion.finish(traj)
+    return traj

@@ -11,6 +11,7 @@ from typing import Any
 from steerlens.errors import ConfigError
 from steerlens.transforms.base import Coeffs, Transform, reconstruction_error
 from steerlens.transforms.color import Luminance, rgb_to_yiq, yiq_to_rgb
+from steerlens.transforms.flow import FlowTransform
 from steerlens.transforms.fourier import FourierTransform
 from steerlens.transforms.pixel import PixelTransform
 from steerlens.transforms.pyramid import (
@@ -24,6 +25,7 @@ from steerlens.transforms.pyramid import (
 __all__ = [
     "TRANSFORMS",
     "Coeffs",
+    "FlowTransform",
     "FourierTransform",
     "Luminance",
     "PixelTransform",
@@ -40,7 +42,14 @@ __all__ = [
 ]
 
 #: transform names accepted by :func:`make_transform`
-TRANSFORMS: tuple[str, ...] = ("csp", "fourier", "pixel")
+TRANSFORMS: tuple[str, ...] = ("csp", "fourier", "pixel", "flow")
+#: options each transform takes
+TRANSFORM_OPTIONS: dict[str, set[str]] = {
+    "csp": {"scales", "orientations", "twidth", "tight_frame", "padding"},
+    "flow": {"grid", "levels", "padding"},
+    "fourier": set(),
+    "pixel": set(),
+}
 COLORS: tuple[str, ...] = ("rgb", "luminance")
 
 
@@ -50,13 +59,15 @@ def make_transform(name: str, color: str = "rgb", **kw: Any) -> Transform:
     Parameters
     ----------
     name
-        ``"csp"`` (complex steerable pyramid), ``"fourier"`` or ``"pixel"``.
+        ``"csp"`` (complex steerable pyramid), ``"fourier"``, ``"pixel"`` or ``"flow"`` (a
+        displacement field on a control grid; always warps every channel).
     color
         ``"rgb"``: the transform runs on every channel; ``"luminance"``: on the Y channel of YIQ
         only, chroma kept fixed (grayscale images pass through unchanged).
     **kw
         Options of :class:`SteerablePyramid` (``scales``, ``orientations``, ``twidth``,
-        ``tight_frame``, ``padding``); only valid for ``"csp"``.
+        ``tight_frame``, ``padding``) for ``"csp"``, of :class:`FlowTransform` (``grid``,
+        ``levels``, ``padding``) for ``"flow"``.
 
     Returns
     -------
@@ -74,18 +85,19 @@ def make_transform(name: str, color: str = "rgb", **kw: Any) -> Transform:
         raise ConfigError(f"unknown transform {name!r}; choose one of {', '.join(TRANSFORMS)}")
     if color not in COLORS:
         raise ConfigError(f"color must be 'rgb' or 'luminance', got {color!r}")
-    if name != "csp" and kw:
+    allowed = TRANSFORM_OPTIONS[name]
+    unknown = sorted(set(kw) - allowed)
+    if unknown and not allowed:
         raise ConfigError(
-            f"option(s) {', '.join(sorted(kw))} only apply to the csp transform, "
-            f"not {name!r}; drop them"
+            f"option(s) {', '.join(unknown)} do not apply to the {name!r} transform; drop them"
         )
+    if unknown:
+        raise ConfigError(
+            f"unknown {name} option(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}"
+        )
+    if name == "flow":
+        return FlowTransform(**kw)  # a warp moves every channel: no luminance mode
     if name == "csp":
-        allowed = {"scales", "orientations", "twidth", "tight_frame", "padding"}
-        unknown = sorted(set(kw) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"unknown csp option(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}"
-            )
         inner: Transform = SteerablePyramid(**kw)
     elif name == "fourier":
         inner = FourierTransform()
