@@ -165,7 +165,7 @@ def morph(
     image: Path = typer.Argument(..., help="Image file (PNG, JPEG, ...)."),
     model: str = typer.Option("efficientnet-lite0", "--model", "-m", help="Built-in name, TorchScript file, module:factory, torchvision:NAME or timm:NAME."),
     target: str = typer.Option(..., "--target", "-t", help="Target class index or name."),
-    method: str = typer.Option("csp-phase", help="csp-phase | csp-amplitude | csp-joint | fourier-phase | fourier-amplitude | fourier-joint | pixel"),
+    method: str = typer.Option("csp-phase", help="csp-phase | csp-amplitude | csp-joint | csp-motion | flow | fourier-phase | fourier-amplitude | fourier-joint | pixel"),
     frames: int = typer.Option(12, help="Number of frames (>= 2)."),
     amplification: str = typer.Option("auto", help="'auto' or comma-separated amplifications."),
     goal_p: float = typer.Option(0.9, help="Target probability that 'auto' aims for."),
@@ -174,6 +174,10 @@ def morph(
     normalization: str = typer.Option("global-max", help="global-max | per-scale | motion | none"),
     color: str = typer.Option("rgb", help="rgb (per channel) or luminance (YIQ Y only)."),
     loss: str = typer.Option("nll", help="nll (target NLL) or margin (source - target logit)."),
+    flow_grid: int = typer.Option(8, help="flow / csp-motion: control points per side of the displacement grid."),
+    flow_levels: int = typer.Option(1, help="flow: coarse-to-fine grids summed (1 = one grid)."),
+    flow_padding: str = typer.Option("border", help="flow / csp-motion: border | zeros | reflection (what the warp reads outside the image)."),
+    gif_arrows: bool = typer.Option(False, "--gif-arrows", help="Draw the displacement field on the GIF's frames (methods with one)."),
     weights: Path | None = typer.Option(None, help="State-dict file for a module:factory model."),
     input_size: str | None = InputSizeOpt,
     channels: int | None = ChannelsOpt,
@@ -198,6 +202,7 @@ def morph(
     cfg = MorphConfig(
         method=method, frames=frames, amplification=amps, goal_p=goal_p, l2_budget=budget,
         regime=regime, normalization=normalization, color=color, loss=loss, seed=seed,
+        flow_grid=flow_grid, flow_levels=flow_levels, flow_padding=flow_padding,
     ).validate(max_frames=max_frames)
     inspect_image(image, max_pixels=max_pixels)
     clf = _load(model, weights, dev, quiet, input_size, channels, class_names, normalize, max_pixels)
@@ -206,7 +211,7 @@ def morph(
     _echo(f"morphing {image} with {clf.name} toward {target!r} ({method}, {regime})")
     res = run_morph(clf, x, target, config=cfg, device=dev)
     res.settings["image"] = str(image)
-    paths = res.save(out)
+    paths = res.save(out, gif_arrows=gif_arrows)
     _echo(res.summary())
     if res.overshoot is not None:
         typer.echo(f"warning: overshoot: {res.overshoot.message}", err=True)

@@ -204,6 +204,12 @@ class MorphConfig:
             raise ConfigError(f"--regime must be one of {', '.join(REGIMES)}, got {self.regime!r}")
         if not 1 <= self.n_orientations <= 16:
             raise ConfigError(f"--orientations must be 1..16, got {self.n_orientations}")
+        _integer("--flow-grid", self.flow_grid)
+        _integer("--flow-levels", self.flow_levels)
+        if self.transform_name == "flow":  # the transform checks its own ranges, in one line
+            from steerlens.transforms.flow import FlowTransform
+
+            FlowTransform(self.flow_grid, self.flow_levels, self.flow_padding)
         if self.chunk_size < 1:
             raise ConfigError("chunk size must be at least 1")
         if not 0 <= self.amplitude_floor < 1:

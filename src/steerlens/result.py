@@ -191,8 +191,11 @@ class MorphResult:
             "image_shape": list(self.frames.shape[1:]),
         }
 
-    def save(self, out_dir: str | Path, overlay: bool = True) -> dict[str, Path]:
-        """Write GIF, filmstrip PNG, curve plot PNG, ``frames.npz`` and ``result.json``.
+    def save(self, out_dir: str | Path, overlay: bool = True, gif_arrows: bool = False
+             ) -> dict[str, Path]:
+        """Write GIF, filmstrip PNG, curve plot PNG, ``frames.npz`` and ``result.json`` (and
+        ``arrows.png`` when the method has a displacement field; ``gif_arrows`` draws it on the
+        GIF's frames too).
 
         Files are written to a temporary sibling directory first and moved into place, so a failure
         never leaves a half-written output directory.
@@ -204,7 +207,7 @@ class MorphResult:
         """
         from steerlens.render import save_result
 
-        return save_result(self, Path(out_dir), overlay=overlay)
+        return save_result(self, Path(out_dir), overlay=overlay, gif_arrows=gif_arrows)
 
     def to_numpy(self) -> np.ndarray:
         """Frames as ``(K, H, W, C)`` float32 in [0, 1]."""

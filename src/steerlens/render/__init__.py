@@ -13,6 +13,7 @@ Examples
 
 from __future__ import annotations
 
+from steerlens.render.arrows import save_arrows
 from steerlens.render.filmstrip import (
     compare_filmstrip,
     comparison_markdown,
@@ -32,6 +33,7 @@ __all__ = [
     "gallery_html",
     "plot_curves",
     "read_gif_frames",
+    "save_arrows",
     "save_frames_npz",
     "save_gif",
     "save_result",

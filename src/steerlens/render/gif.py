@@ -38,7 +38,8 @@ def overlay_lines(result: MorphResult, k: int) -> list[str]:
     ]
 
 
-def gif_frames(result: MorphResult, overlay: bool = True, min_side: int = GIF_MIN_SIDE) -> list[Image.Image]:
+def gif_frames(result: MorphResult, overlay: bool = True, min_side: int = GIF_MIN_SIDE,
+               arrows: bool = False) -> list[Image.Image]:
     """The GIF's frames as PIL images (mode ``"L"`` for grayscale morphs, ``"RGB"`` otherwise).
 
     Parameters
@@ -50,6 +51,9 @@ def gif_frames(result: MorphResult, overlay: bool = True, min_side: int = GIF_MI
     min_side
         Frames are upscaled (nearest neighbour, integer factor) until their shorter side is at
         least this many pixels.
+    arrows
+        Draw the displacement field on each frame (methods with a field only; the arrows grow
+        with each frame's mean displacement, on the last frame's scale).
 
     Examples
     --------
@@ -60,6 +64,8 @@ def gif_frames(result: MorphResult, overlay: bool = True, min_side: int = GIF_MI
     u8 = to_uint8(frames_hwc(result))
     _, h, w, c = u8.shape
     f = upscale_factor(h, w, min_side)
+    if arrows and result.displacement is not None:
+        return _with_arrows(result, gif_frames(result, overlay, min_side), f)
     if not overlay:
         return [to_pil(u8[i], f) for i in range(len(u8))]
     out = []
@@ -83,10 +89,28 @@ def gif_frames(result: MorphResult, overlay: bool = True, min_side: int = GIF_MI
     return out
 
 
+def _with_arrows(result: MorphResult, ims: list[Image.Image], factor: int) -> list[Image.Image]:
+    """``ims`` with the result's field drawn on each, scaled by the frame's share of the final
+    mean displacement."""
+    from steerlens.render.arrows import arrow_grid, arrow_scale, draw_arrows
+
+    field = result.displacement
+    _, h, w = field.shape
+    x, _, dx, dy = arrow_grid(field)
+    scale = arrow_scale(dx, dy, h / x.shape[0])
+    final = result.final.mean_displacement or 0.0
+    out = []
+    for s, im in zip(result.scores, ims):
+        share = (s.mean_displacement or 0.0) / final if final > 0 else 1.0
+        out.append(draw_arrows(im, field, factor, scale * share))
+    return out
+
+
 def save_gif(
     result: MorphResult,
     path: str | Path,
     overlay: bool = True,
+    arrows: bool = False,
     fps: float = 5.0,
     hold_last_s: float = 1.0,
     min_side: int = GIF_MIN_SIDE,
@@ -123,7 +147,7 @@ def save_gif(
     >>> save_gif(result, "out/morph.gif")                               # doctest: +SKIP
     PosixPath('out/morph.gif')
     """
-    ims = gif_frames(result, overlay=overlay, min_side=min_side)
+    ims = gif_frames(result, overlay=overlay, min_side=min_side, arrows=arrows)
     step = round(1000.0 / fps)
     durations = [step] * len(ims)
     durations[-1] = max(step, round(1000.0 * hold_last_s))

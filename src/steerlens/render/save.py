@@ -10,6 +10,7 @@ import numpy as np
 
 from steerlens.errors import ConfigError
 from steerlens.outputs import atomic_dir, dumps_json
+from steerlens.render.arrows import save_arrows
 from steerlens.render.filmstrip import filmstrip, frames_hwc, to_uint8
 from steerlens.render.gif import save_gif
 from steerlens.render.plots import plot_curves
@@ -23,6 +24,8 @@ ARTEFACTS = {
     "frames": "frames.npz",
     "manifest": "result.json",
 }
+#: written too when the method has a displacement field (flow, csp-motion, CSP phase edits)
+ARROWS = "arrows.png"
 
 
 def save_frames_npz(result: MorphResult, path: str | Path) -> Path:
@@ -30,7 +33,8 @@ def save_frames_npz(result: MorphResult, path: str | Path) -> Path:
 
     Keys: ``frames_uint8`` ``(K, H, W, C)`` uint8, ``frames_float32`` ``(K, H, W, C)`` float32 in
     [0, 1], ``source`` ``(H, W, C)`` float32, and per-frame ``amplifications``, ``p_target``,
-    ``p_source``, ``l2`` (float64) and ``top1_index`` (int64).
+    ``p_source``, ``l2`` (float64) and ``top1_index`` (int64); for methods with a displacement
+    field, ``displacement`` ``(2, H, W)`` float32 (pixels, ``dx, dy``) of the last frame.
 
     Examples
     --------
@@ -51,11 +55,14 @@ def save_frames_npz(result: MorphResult, path: str | Path) -> Path:
         p_source=np.array([s.p_source for s in result.scores], dtype=np.float64),
         l2=np.array([s.l2 for s in result.scores], dtype=np.float64),
         top1_index=np.array([s.top1_index for s in result.scores], dtype=np.int64),
+        **({} if result.displacement is None else
+           {"displacement": result.displacement.detach().cpu().float().numpy()}),
     )
     return path
 
 
-def save_result(result: MorphResult, out_dir: str | Path, overlay: bool = True) -> dict[str, Path]:
+def save_result(result: MorphResult, out_dir: str | Path, overlay: bool = True,
+                gif_arrows: bool = False) -> dict[str, Path]:
     """Write ``morph.gif``, ``filmstrip.png``, ``curves.png``, ``frames.npz`` and ``result.json``.
 
     Everything is written to a temporary directory next to ``out_dir`` and moved into place at
@@ -96,12 +103,17 @@ def save_result(result: MorphResult, out_dir: str | Path, overlay: bool = True) 
     frames_hwc(result)  # validate before touching the disk
     manifest = dumps_json(result.manifest())  # strict: NaN/inf raise before the disk is touched
     with atomic_dir(out_dir, merge=True) as tmp:
-        save_gif(result, tmp / ARTEFACTS["gif"], overlay=overlay)
+        save_gif(result, tmp / ARTEFACTS["gif"], overlay=overlay, arrows=gif_arrows)
         filmstrip(result, tmp / ARTEFACTS["filmstrip"])
         plot_curves(result, tmp / ARTEFACTS["curves"])
         save_frames_npz(result, tmp / ARTEFACTS["frames"])
         (tmp / ARTEFACTS["manifest"]).write_text(manifest + "\n")
-    return {key: out_dir / name for key, name in ARTEFACTS.items()}
+        if result.displacement is not None:
+            save_arrows(result, tmp / ARROWS)
+    paths = {key: out_dir / name for key, name in ARTEFACTS.items()}
+    if result.displacement is not None:
+        paths["arrows"] = out_dir / ARROWS
+    return paths
 
 
 def gallery_html(

@@ -57,9 +57,10 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: float = 4.0, crf: int =
         raise ConfigError(
             "MP4 output needs PyAV; install it with pip install 'steerlens[video]'"
         ) from None
-    frames = _even(np.ascontiguousarray(frames, dtype=np.uint8))
+    frames = np.ascontiguousarray(frames, dtype=np.uint8)
     if frames.ndim != 4 or frames.shape[3] != 3 or len(frames) == 0:
         raise ValueError(f"frames must be (K, H, W, 3) uint8 with K >= 1, got {frames.shape}")
+    frames = _even(frames)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1000)
