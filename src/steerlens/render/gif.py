@@ -95,7 +95,7 @@ def _with_arrows(result: MorphResult, ims: list[Image.Image], factor: int) -> li
     from steerlens.render.arrows import arrow_grid, arrow_scale, draw_arrows
 
     field = result.displacement
-    _, h, w = field.shape
+    h = field.shape[1]
     x, _, dx, dy = arrow_grid(field)
     scale = arrow_scale(dx, dy, h / x.shape[0])
     final = result.final.mean_displacement or 0.0
