@@ -45,12 +45,14 @@ RESULTS_DIR = HERE / "results"
 if str(HERE) not in sys.path:  # run as a script: make the sibling resnet50.py importable
     sys.path.insert(0, str(HERE))
 
+from steerlens.api import build_transform, morph_batch
+from steerlens.config import MorphConfig
 from steerlens.errors import SteerlensError
 from steerlens.frames import clipped_frames, group_coefficients_for, iter_edited_bands, phase_stats
 from steerlens.gradient import coefficient_gradient, edit_direction
-from steerlens.config import MorphConfig
 from steerlens.models.base import Classifier
-from steerlens.api import build_transform, morph_batch
+from steerlens.provenance import cpu_cores, cpu_model, library_versions
+from steerlens.provenance import git_commit as provenance_commit
 
 #: the issue's goals; reported next to the measurements, never asserted
 GOALS = {
@@ -634,17 +636,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
 
 
-def cpu_model() -> str:
-    """CPU model name from ``/proc/cpuinfo`` (falls back to ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_name(device: torch.device) -> str:
     """File-name-safe machine name: the GPU's name on CUDA, else CPU model and core count.
 
@@ -655,32 +646,16 @@ def machine_name(device: torch.device) -> str:
     """
     if device.type == "cuda":
         return _slug(torch.cuda.get_device_name(device))
-    return f"{_slug(cpu_model())}-{_cores()}c"
+    return f"{_slug(cpu_model())}-{cpu_cores()}c"
 
 
 def git_commit() -> str:
-    """``git rev-parse HEAD``, plus ``-dirty`` when tracked files have uncommitted changes."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        # --no-optional-locks: a read-only status must not take the index lock of a working checkout
-        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain",
-                                "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+    """This checkout's commit, plus ``-dirty`` when tracked files have uncommitted changes."""
+    return provenance_commit(ROOT, dirty=True)
 
 
 def _set_threads(settings: Settings) -> int:
-    n = settings.threads or _cores()
+    n = settings.threads or cpu_cores()
     torch.set_num_threads(n)
     return n
 
@@ -696,21 +671,13 @@ def _skip(skipped: list[str] | None, reason: str) -> None:
 
 
 def _versions() -> dict[str, str | None]:
-    import steerlens
-
     try:
         import plenoptic
 
         plenoptic_version = getattr(plenoptic, "__version__", None)
     except ImportError:
         plenoptic_version = None
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "plenoptic": plenoptic_version,
-        "steerlens": getattr(steerlens, "__version__", None),
-    }
+    return {**library_versions(), "plenoptic": plenoptic_version}
 
 
 # ----------------------------------------------------------------------------- report
@@ -846,7 +813,7 @@ def run_all(settings: Settings, sections: tuple[str, ...] = ("csp", "morph", "li
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
         "cpu_model": cpu_model(),
-        "cores": _cores(),
+        "cores": cpu_cores(),
         "threads": threads,
         "platform": platform.platform(),
         "versions": _versions(),

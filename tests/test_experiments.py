@@ -152,3 +152,15 @@ def test_resume_refuses_cases_from_other_driver_weights(quick_run, tmp_path):
     (other / "cases.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
     with pytest.raises(ConfigError, match="driver weights"):
         run_experiment(spec, other, progress=False)
+
+
+@pytest.mark.parametrize("budgets", ["nan", "inf", "-inf", "-1", "0", "1,nan", "", "two"])
+def test_experiment_refuses_bad_budgets_before_writing(budgets, tmp_path, capsys):
+    """A bad --budgets gets one error line and exit 2, and leaves no results folder behind."""
+    from steerlens.cli import main
+
+    out = tmp_path / "never"
+    assert main(["experiment", "mnist", "--quick", "--budgets", budgets, "--out", str(out)]) == 2
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --budgets must be"), lines
+    assert not out.exists() and list(tmp_path.iterdir()) == []

@@ -19,7 +19,7 @@ import pytest
 GOLDEN = Path(__file__).parent / "golden"
 sys.path.insert(0, str(GOLDEN))
 
-import make_golden  # noqa: E402
+import make_golden
 
 
 @pytest.fixture(scope="module")

@@ -228,7 +228,7 @@ class _NaNs(nn.Module):
 
 
 def test_validate_rejects_image_shaped_output():
-    with pytest.raises(ModelError, match=r"output has shape \(1, 3, 8, 8\) for one image"):
+    with pytest.raises(ModelError, match=r"output has shape \(1, 3, 8, 8\); expected logits"):
         validate_model(Classifier(_Images(), ["a"], (8, 8), 3, name="img"), "cpu")
 
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 import time
@@ -26,13 +27,26 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def _floats(value: str | None, what: str) -> list[float] | None:
-    items = _csv(value)
-    if items is None:
+    """Comma-separated finite numbers (NaN and infinity are refused with a one-line error).
+
+    Examples
+    --------
+    >>> _floats("1, 2.5", "--budgets")
+    [1.0, 2.5]
+    >>> _floats("1,inf", "--budgets")
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ConfigError: --budgets must be comma-separated finite numbers like 1,2; got '1,inf'
+    """
+    if value is None:
         return None
     try:
-        return [float(v) for v in items]
+        nums = [float(v) for v in _csv(value) or []]
     except ValueError:
-        raise ConfigError(f"{what} must be comma-separated numbers like 1,2; got {value!r}") from None
+        nums = []
+    if not nums or not all(math.isfinite(v) for v in nums):
+        raise ConfigError(f"{what} must be comma-separated finite numbers like 1,2; got {value!r}")
+    return nums
 
 
 def train(

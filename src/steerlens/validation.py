@@ -213,8 +213,14 @@ def zeros_forward(model: Any, device: torch.device | str = "cpu") -> Tensor:
     """
     shape = (1, model.channels, *model.input_size)
     x = torch.zeros(shape, device=device)
-    with torch.no_grad():
-        return model(x) if not hasattr(model, "raw_forward") else model.raw_forward(x)
+    try:
+        with torch.no_grad():
+            return model.raw_forward(x) if hasattr(model, "raw_forward") else model(x)
+    except Exception as err:  # noqa: BLE001 - a failure in user code is a model problem
+        raise ModelError(
+            f"model {model.name} failed on an input of shape {shape} ({describe_exception(err)}); "
+            "check its input size and channels"
+        ) from None
 
 
 def validate_model(model: Any, device: torch.device | str = "cpu") -> None:

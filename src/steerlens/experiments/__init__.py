@@ -13,7 +13,7 @@ Examples
 """
 
 from steerlens.experiments.goals import goal_report, goal_score, sweep_ranking
-from steerlens.experiments.runner import ExperimentReport, git_commit, machine_info, run_experiment
+from steerlens.experiments.runner import ExperimentReport, plan_batches, run_experiment
 from steerlens.experiments.scoring import ScoringOptions, score_endpoints
 from steerlens.experiments.sources import SourceSet, dataset_split, select_sources
 from steerlens.experiments.specs import (
@@ -23,11 +23,13 @@ from steerlens.experiments.specs import (
     default_spec,
     sweep_variants,
 )
-from steerlens.experiments.store import CaseStore, case_key
+from steerlens.experiments.store import BatchLog, CaseStore, case_key
 from steerlens.experiments.summary import markdown_tables, summarise
+from steerlens.provenance import git_commit, machine_info
 
 __all__ = [
     "EXPERIMENTS",
+    "BatchLog",
     "CaseStore",
     "ExperimentReport",
     "ExperimentSpec",
@@ -42,6 +44,7 @@ __all__ = [
     "goal_score",
     "machine_info",
     "markdown_tables",
+    "plan_batches",
     "run_experiment",
     "score_endpoints",
     "select_sources",

@@ -1,40 +1,39 @@
-"""Run a named experiment: matched-budget morphs, per-case metrics, resumable cache, reports.
+"""Run a named experiment: matched-budget morphs, per-case metrics, a resumable journal, reports.
 
-For every dataset, driver, regime, budget, variant and method, all pending sources go through
-:func:`~steerlens.api.morph_batch` together (each source gets its own amplification, searched to
-the same final pixel L2), their endpoints are scored (:mod:`steerlens.experiments.scoring`), and
-the records are appended to ``<out>/cases.jsonl`` at once. A rerun skips every case already in the
-file. Finally the run writes, under ``<out>``:
+For every dataset, driver, regime, budget, variant and method, the pending sources go through
+:func:`~steerlens.api.morph_batch` in batches of ``spec.batch_size`` (each source gets its own
+amplification, searched to the same final pixel L2); each batch's endpoints are scored
+(:mod:`steerlens.experiments.scoring`) and its records appended to ``<out>/cases.jsonl`` at once.
 
-``results.json``
-    Spec, provenance, summary rows (estimates, 95 % paired bootstrap intervals, differences
-    against the pixel method) and the runtime per group.
-``results.md``
-    One markdown table per cell.
-``README.md``
-    Exact command, git commit, machine, date, runtime, what was cut, the tables and the figures.
-``figures/``
-    Bar charts of every metric with intervals, and matched-L2 filmstrips of a few sources.
+Resuming is exact. Before each ``morph_batch`` call the ordered list of its case keys goes to
+``<out>/batches.jsonl`` (:class:`~steerlens.experiments.store.BatchLog`), and every record names its
+batch. A case's numbers depend in the last bits on the other images of its batch (batched
+convolutions), and those bits can flip a search decision, so a rerun recomputes a missing case in
+exactly its recorded batch (storing only the missing records): an interrupted and resumed run gives
+the numbers of an uninterrupted one. A torn last line of a journal is dropped on resume.
+
+The morphs of a few figure sources per group are kept as data in ``<out>/cache/kept/*.npz``
+(:mod:`steerlens.experiments.kept`; never a pickle); unreadable ones are recomputed the same way.
+Finally :func:`steerlens.experiments.report.write_outputs` writes ``results.json``,
+``results.md``, ``README.md`` and ``figures/``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import sys
+import shutil
 import time
 import warnings
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from steerlens.errors import ConfigError
-from steerlens.experiments.figures import bar_charts, cell_slug, filmstrips
+from steerlens.experiments.figures import cell_slug
+from steerlens.experiments.kept import load_kept, save_kept
+from steerlens.experiments.report import write_outputs
 from steerlens.experiments.scoring import score_endpoints
 from steerlens.experiments.sources import (
     SourceSet,
@@ -44,12 +43,15 @@ from steerlens.experiments.sources import (
     select_sources,
 )
 from steerlens.experiments.specs import ExperimentSpec, Variant
-from steerlens.experiments.store import CaseStore, case_key
-from steerlens.experiments.summary import markdown_tables, summarise
+from steerlens.experiments.store import BatchLog, CaseStore, case_key
+from steerlens.experiments.summary import summarise
 from steerlens.models.base import Classifier
+from steerlens.outputs import TMP_PREFIX, check_writable
 from steerlens.result import MorphResult
 
-__all__ = ["ExperimentReport", "git_commit", "machine_info", "run_experiment"]
+__all__ = ["ExperimentReport", "kept_path", "plan_batches", "run_experiment"]
+
+Cell = tuple[Any, ...]
 
 
 @dataclass
@@ -63,7 +65,7 @@ class ExperimentReport:
     rows
         Summary rows (:func:`steerlens.experiments.summary.summarise`).
     n_cases, n_new
-        Cases in the summary, and cases computed by this run (the rest came from the cache).
+        Cases in the summary, and cases computed by this run (the rest came from the journal).
     skipped
         ``dataset -> reason`` for datasets that could not run (e.g. Fashion-MNIST not installed).
     runtime_s
@@ -82,67 +84,6 @@ class ExperimentReport:
     files: list[Path] = field(default_factory=list)
 
 
-def git_commit(start: str | Path = ".") -> str:
-    """Commit hash of the checkout containing ``start``, read from ``.git`` (no git process).
-
-    Returns ``"unknown"`` outside a git checkout or before the first commit.
-
-    Examples
-    --------
-    >>> len(git_commit())  # doctest: +SKIP
-    40
-    """
-    here = Path(start).resolve()
-    for d in [here, *here.parents]:
-        g = d / ".git"
-        if not g.exists():
-            continue
-        try:
-            if g.is_file():  # worktree or submodule: "gitdir: <path>"
-                g = (d / g.read_text().split(":", 1)[1].strip()).resolve()
-            common = g
-            if (g / "commondir").is_file():
-                common = (g / (g / "commondir").read_text().strip()).resolve()
-            head = (g / "HEAD").read_text().strip()
-            if not head.startswith("ref:"):
-                return head
-            ref = head.split(":", 1)[1].strip()
-            for root in (g, common):
-                if (root / ref).is_file():
-                    return (root / ref).read_text().strip()
-                packed = root / "packed-refs"
-                if packed.is_file():
-                    for line in packed.read_text().splitlines():
-                        if line.endswith(" " + ref):
-                            return line.split()[0]
-        except OSError:
-            pass
-        return "unknown"
-    return "unknown"
-
-
-def _commit() -> str:
-    c = git_commit(Path.cwd())
-    return c if c != "unknown" else git_commit(Path(__file__).parent)
-
-
-def machine_info() -> dict[str, Any]:
-    """Host, CPU, thread count and library versions, for the results README."""
-    from steerlens import __version__
-
-    return {
-        "host": platform.node(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "steerlens": __version__,
-        "cuda": torch.cuda.is_available(),
-    }
-
-
 def _targets(driver: Classifier, sources: SourceSet, idx: list[int]) -> torch.Tensor:
     """Fixed targets where given, else the driver's runner-up class."""
     x = sources.x[idx]
@@ -153,18 +94,13 @@ def _targets(driver: Classifier, sources: SourceSet, idx: list[int]) -> torch.Te
     return torch.where(fixed >= 0, fixed, runner_up)
 
 
-def _morph(
-    driver: Classifier, x: torch.Tensor, t: torch.Tensor, spec: ExperimentSpec, cfg: Any
-) -> list[MorphResult]:
+def _morph(driver: Classifier, x: torch.Tensor, t: torch.Tensor, cfg: Any) -> list[MorphResult]:
     from steerlens.api import morph_batch
 
-    out: list[MorphResult] = []
     with warnings.catch_warnings():
         # runner-up targets never equal the top-1, but a showcase pair may; it is recorded anyway
         warnings.filterwarnings("ignore", message="target equals the source")
-        for i in range(0, x.shape[0], spec.batch_size):
-            out += morph_batch(driver, x[i : i + spec.batch_size], t[i : i + spec.batch_size], cfg)
-    return out
+        return morph_batch(driver, x, t, cfg)
 
 
 def _ground_truth(
@@ -181,6 +117,29 @@ def _ground_truth(
         ground_truth_transform(x, params, t, sources.family),
         ground_truth_path(x, params, t, sources.family, n_points=points),
     )
+
+
+def _run_batch(
+    driver: Classifier,
+    judges: dict[str, Classifier],
+    sources: SourceSet,
+    idx: list[int],
+    cfg: Any,
+    spec: ExperimentSpec,
+    budget: float,
+) -> tuple[list[MorphResult], list[dict[str, Any]], float, float]:
+    """One ``morph_batch`` call on sources ``idx`` and its scores: (results, records, morph s, score s).
+
+    Targets, morphs and scores are all computed over exactly this batch.
+    """
+    t = _targets(driver, sources, idx)
+    tic = time.perf_counter()
+    results = _morph(driver, sources.x[idx], t, cfg)
+    morph_s = time.perf_counter() - tic
+    tic = time.perf_counter()
+    gt = _ground_truth(sources, idx, t, spec.scoring.path_points)
+    recs = score_endpoints(results, sources.x[idx], t, driver, judges, budget, spec.scoring, gt)
+    return results, recs, morph_s, time.perf_counter() - tic
 
 
 def _groups(spec: ExperimentSpec) -> list[tuple[str, str, float, Variant, str]]:
@@ -225,8 +184,77 @@ def _check_same_weights(store: CaseStore, dataset: str, driver_name: str, model:
             )
 
 
-def _kept_path(out: Path, cell: tuple[Any, ...], method: str) -> Path:
-    return out / "cache" / "kept" / f"{cell_slug(cell)}__{method}.pt"
+def _remove_stale_temporaries(out: Path) -> None:
+    """Temporary files and folders a killed run left beside its outputs (never the journals)."""
+    for folder in (out, out / "figures", out / "cache" / "kept"):
+        for p in folder.glob(f"{TMP_PREFIX}*") if folder.is_dir() else ():
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+
+def kept_path(out: Path, cell: Cell, method: str) -> Path:
+    """Where the kept morphs of one group live: ``<out>/cache/kept/<cell>__<method>.npz``.
+
+    Examples
+    --------
+    >>> kept_path(Path("r"), ("mnist", "standard", "one-step", 2.0, "default"), "pixel").name
+    'mnist_standard_one-step_L2-2_default__pixel.npz'
+    """
+    return out / "cache" / "kept" / f"{cell_slug(cell)}__{method}.npz"
+
+
+def plan_batches(
+    order: Sequence[str],
+    needed: set[str],
+    recorded: Callable[[str], Sequence[str] | None],
+    size: int,
+) -> list[list[str]]:
+    """The ``morph_batch`` calls that compute the ``needed`` cases of one group.
+
+    A needed case whose batch was recorded (and whose batch mates all still belong to the group)
+    is recomputed in exactly that batch; the others are chunked in ``order`` into batches of
+    ``size``. So the cases of an uninterrupted run are always computed with the same batch mates.
+
+    Parameters
+    ----------
+    order
+        The group's case keys in source order.
+    needed
+        Keys to compute.
+    recorded
+        ``key -> ordered keys of its recorded batch`` (``None``: not recorded).
+    size
+        Batch size for new batches.
+
+    Examples
+    --------
+    >>> log = {"c": ["c", "d"], "d": ["c", "d"]}
+    >>> plan_batches(list("abcdef"), {"a", "b", "d", "e", "f"}, log.get, 2)
+    [['c', 'd'], ['a', 'b'], ['e', 'f']]
+    """
+    members = set(order)
+    plans: list[list[str]] = []
+    covered: set[str] = set()
+    for k in order:
+        if k not in needed or k in covered:
+            continue
+        keys = recorded(k)
+        if keys and k in keys and set(keys) <= members:
+            plans.append(list(keys))
+            covered.update(keys)
+    rest = [k for k in order if k in needed and k not in covered]
+    return plans + [rest[i : i + size] for i in range(0, len(rest), size)]
+
+
+def _recorded_batch(store: CaseStore, log: BatchLog) -> Callable[[str], list[str] | None]:
+    def lookup(key: str) -> list[str] | None:
+        bid = store.records[key].get("batch") if key in store else log.batch_of(key)
+        rec = log.records.get(bid) if bid else None
+        return list(rec["keys"]) if rec else None
+
+    return lookup
 
 
 def run_experiment(
@@ -243,17 +271,24 @@ def run_experiment(
     spec
         The experiment grid (:func:`steerlens.experiments.specs.default_spec`).
     out
-        Results folder; ``out/cases.jsonl`` caches finished cases between runs.
+        Results folder; ``out/cases.jsonl`` and ``out/batches.jsonl`` journal finished cases and
+        batch compositions between runs.
     command
         The command line to record in the README (default: ``sys.argv``).
     progress
         Show a progress bar over groups of cases.
     echo
-        Where to print one-line messages (skipped datasets...); default: nowhere.
+        Where to print one-line messages (skipped datasets, repaired journals...); default: nowhere.
 
     Returns
     -------
     ExperimentReport
+
+    Raises
+    ------
+    ConfigError
+        An invalid spec or an unwritable ``out`` (checked before anything is created), or cached
+        cases made with other driver weights.
 
     Examples
     --------
@@ -266,12 +301,16 @@ def run_experiment(
 
     spec.validate()
     say = echo or (lambda _m: None)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a directory; choose another path")
+    out = check_writable(Path(out))
     out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(out)
     t_start = time.perf_counter()
     store = CaseStore(out / "cases.jsonl")
+    log = BatchLog(out / "batches.jsonl")
+    for j in (store, log):
+        if j.dropped:
+            say(f"dropped {j.dropped} torn line(s) of {j.path.name}; their cases are recomputed")
+    recorded = _recorded_batch(store, log)
     skipped: dict[str, str] = {}
     wanted: set[str] = set()
     n_new = 0
@@ -293,65 +332,80 @@ def run_experiment(
             _check_same_weights(store, dataset, name, model)
         samples = [i for i, k in enumerate(sources.kinds) if k == "sample"]
         shows = [i for i, k in enumerate(sources.kinds) if k == "showcase"]
+        figure = set(samples[: spec.figure_sources]) | set(shows)
         scale = _budget_scale(spec, sources)
         for driver_name, regime, rel_budget, variant, method in groups:
             budget = round(rel_budget * scale, 3)
             bar.set_postfix_str(f"{dataset} {driver_name} {regime} L2={budget:g} {variant.name} {method}")
             cap = spec.live_sources if regime == "live" and spec.live_sources else None
             use = (samples[:cap] if cap else samples) + shows
-            keys = {
-                sources.ids[i]: case_key(
-                    dataset, driver_name, regime, budget, method, variant.name, sources.ids[i]
-                )
+            index = {
+                case_key(dataset, driver_name, regime, budget, method, variant.name, sources.ids[i]): i
                 for i in use
             }
-            wanted.update(keys.values())
-            idx = [i for i in use if keys[sources.ids[i]] not in store]
-            if not idx:
+            wanted.update(index)
+            cell = (dataset, driver_name, regime, budget, variant.name)
+            kpath = kept_path(out, cell, method)
+            kept = load_kept(kpath)
+            needed = {
+                k for k, i in index.items()
+                if k not in store or (i in figure and sources.ids[i] not in kept)
+            }
+            if not needed:
                 bar.update(1)
                 continue
             driver = drivers[driver_name]
             cfg = spec.config(method, regime, budget, variant, tuple(sources.x.shape[-2:]))
-            t = _targets(driver, sources, idx)
-            tic = time.perf_counter()
-            results = _morph(driver, sources.x[idx], t, spec, cfg)
-            morph_s = time.perf_counter() - tic
-            tic = time.perf_counter()
-            gt = _ground_truth(sources, idx, t, spec.scoring.path_points)
-            recs = score_endpoints(
-                results, sources.x[idx], t, driver, judges, budget, spec.scoring, gt
-            )
-            score_s = time.perf_counter() - tic
-            for i, rec, res in zip(idx, recs, results):
-                sid = sources.ids[i]
-                rec.update(
-                    key=keys[sid],
-                    experiment=spec.name,
-                    dataset=dataset,
-                    driver=driver_name,
-                    driver_model=driver.name,
-                    driver_sha256=driver.spec.get("weights_sha256"),
-                    regime=regime,
-                    budget=budget,
-                    variant=variant.name,
-                    method=method,
-                    source_id=sid,
-                    kind=sources.kinds[i],
-                    label=int(sources.labels[i]),
-                    morph_s=morph_s / len(idx),
-                    score_s=score_s / len(idx),
-                    live_steps=res.timings.get("live_steps"),
+            for keys in plan_batches(list(index), needed, recorded, spec.batch_size):
+                threads = torch.get_num_threads()
+                bid = log.record(keys, torch_threads=threads)
+                old = log.records[bid].get("torch_threads")
+                if old is not None and old != threads:
+                    say(f"batch {bid} first ran with {old} torch threads, now {threads}: its "
+                        "recomputed numbers may differ in the last bits")
+                idx = [index[k] for k in keys]
+                results, recs, morph_s, score_s = _run_batch(
+                    driver, judges, sources, idx, cfg, spec, budget
                 )
-            _keep(out, (dataset, driver_name, regime, budget, variant.name), method,
-                  {sources.ids[i]: r for i, r in zip(idx, results)
-                   if sources.kinds[i] == "showcase" or i in samples[: spec.figure_sources]})
-            store.append(recs)
-            n_new += len(recs)
+                new = []
+                for k, i, rec, res in zip(keys, idx, recs, results):
+                    if k in store:
+                        continue
+                    rec.update(
+                        key=k,
+                        experiment=spec.name,
+                        dataset=dataset,
+                        driver=driver_name,
+                        driver_model=driver.name,
+                        driver_sha256=driver.spec.get("weights_sha256"),
+                        regime=regime,
+                        budget=budget,
+                        variant=variant.name,
+                        method=method,
+                        source_id=sources.ids[i],
+                        kind=sources.kinds[i],
+                        label=int(sources.labels[i]),
+                        batch=bid,
+                        torch_threads=res.runtime.get("torch_threads", threads),
+                        morph_s=morph_s / len(idx),
+                        score_s=score_s / len(idx),
+                        live_steps=res.timings.get("live_steps"),
+                    )
+                    new.append(rec)
+                keep = {sources.ids[i]: r for i, r in zip(idx, results) if i in figure}
+                if keep:
+                    kept.update(keep)
+                    save_kept(kpath, kept)
+                store.append(new)
+                n_new += len(new)
             bar.update(1)
     bar.close()
     records = _records_to_report(store, wanted)
     rows = summarise(records, n_boot=spec.n_boot)
-    files = _write_outputs(spec, out, records, rows, skipped, command, time.perf_counter() - t_start, n_new)
+    files = write_outputs(
+        spec, out, records, rows, skipped, command, time.perf_counter() - t_start, n_new,
+        _load_kept_cells(out, records),
+    )
     return ExperimentReport(
         name=spec.name,
         out=out,
@@ -364,7 +418,7 @@ def run_experiment(
     )
 
 
-def _group_of(rec: dict[str, Any]) -> tuple[Any, ...]:
+def _group_of(rec: dict[str, Any]) -> Cell:
     return (rec["dataset"], rec["driver"], rec["regime"], rec["budget"], rec["variant"], rec["method"])
 
 
@@ -381,204 +435,24 @@ def _records_to_report(store: CaseStore, wanted: set[str]) -> list[dict[str, Any
     return mine + others
 
 
-def _keep(out: Path, cell: tuple[Any, ...], method: str, results: dict[str, MorphResult]) -> None:
-    """Merge a group's figure sources into its kept-results file (for the filmstrips)."""
-    if not results:
-        return
-    p = _kept_path(out, cell, method)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    old: dict[str, MorphResult] = torch.load(p, weights_only=False) if p.is_file() else {}
-    # frames are views into the whole batch's storage: copy them, or torch.save writes it all
-    old.update({
-        k: replace(r, frames=r.frames.detach().clone(), source=r.source.detach().clone())
-        for k, r in results.items()
-    })
-    tmp = p.with_suffix(".tmp")
-    torch.save(old, tmp)
-    os.replace(tmp, p)
-
-
-def _load_kept(
-    out: Path, records: list[dict[str, Any]]
-) -> dict[tuple[Any, ...], dict[str, dict[str, MorphResult]]]:
-    cells: dict[tuple[Any, ...], set[str]] = defaultdict(set)
-    for r in records:
-        cells[(r["dataset"], r["driver"], r["regime"], r["budget"], r["variant"])].add(r["method"])
-    kept: dict[tuple[Any, ...], dict[str, dict[str, MorphResult]]] = {}
-    for cell, methods in cells.items():
-        by_source: dict[str, dict[str, MorphResult]] = defaultdict(dict)
-        for m in sorted(methods, key=_method_order):
-            p = _kept_path(out, cell, m)
-            if p.is_file():
-                for sid, res in torch.load(p, weights_only=False).items():
-                    by_source[sid][m] = res
-        kept[cell] = dict(by_source)
-    return kept
-
-
 def _method_order(m: str) -> int:
     from steerlens.config import COMPARE_METHODS
 
     return COMPARE_METHODS.index(m) if m in COMPARE_METHODS else len(COMPARE_METHODS)
 
 
-def _runtime_table(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+def _load_kept_cells(out: Path, records: list[dict[str, Any]]) -> dict[Cell, dict[str, dict[str, MorphResult]]]:
+    """``cell -> source id -> method -> MorphResult`` of the kept morphs of the reported cases."""
+    cells: dict[Cell, set[str]] = {}
     for r in records:
-        groups[(r["dataset"], r["driver"], r["regime"], r["budget"], r["variant"], r["method"])].append(r)
-    out = []
-    for g, rs in groups.items():
-        out.append({
-            **dict(zip(("dataset", "driver", "regime", "budget", "variant", "method"), g)),
-            "cases": len(rs),
-            "morph_s": round(sum(r.get("morph_s", 0.0) for r in rs), 2),
-            "score_s": round(sum(r.get("score_s", 0.0) for r in rs), 2),
-        })
-    return out
-
-
-def _write_outputs(
-    spec: ExperimentSpec,
-    out: Path,
-    records: list[dict[str, Any]],
-    rows: list[dict[str, Any]],
-    skipped: dict[str, str],
-    command: str | None,
-    runtime: float,
-    n_new: int,
-) -> list[Path]:
-    from steerlens.experiments.goals import goal_report
-
-    fig_dir = out / "figures"
-    bars = bar_charts(rows, fig_dir) if rows else []
-    strips = filmstrips(_load_kept(out, records), fig_dir) if records else []
-    tables = markdown_tables(rows) if rows else "(no cases)\n"
-    runtimes = _runtime_table(records)
-    compute_s = sum(r["morph_s"] + r["score_s"] for r in runtimes)
-    provenance = {
-        "command": command or " ".join(["steerlens", *sys.argv[1:]]),
-        "git_commit": _commit(),
-        "machine": machine_info(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "runtime_this_run_s": round(runtime, 1),
-        "compute_all_cases_s": round(compute_s, 1),
-        "new_cases_this_run": n_new,
-    }
-    history_path = out / "runs.jsonl"
-    with open(history_path, "a") as f:
-        f.write(json.dumps({k: provenance[k] for k in (
-            "command", "git_commit", "date", "runtime_this_run_s", "new_cases_this_run")}) + "\n")
-    history = [json.loads(x) for x in history_path.read_text().splitlines() if x.strip()]
-    goals = goal_report(spec.name, rows, records)
-    spec_d = asdict(spec)
-    (out / "results.json").write_text(json.dumps(
-        {"spec": spec_d, "provenance": provenance, "skipped": skipped, "summary": rows,
-         "goals": goals["checks"], "runtime_per_group": runtimes},
-        indent=1, allow_nan=False, default=str,
-    ))
-    (out / "results.md").write_text(tables)
-    cuts = _cuts(spec, records, skipped)
-    readme = [
-        f"# Experiment `{spec.name}`",
-        "",
-        f"- command: `{provenance['command']}`",
-        f"- git commit: `{provenance['git_commit']}`",
-        (f"- machine: {provenance['machine']['host']}, {provenance['machine']['platform']}, "
-        f"{provenance['machine']['cpu_count']} CPUs, torch {provenance['machine']['torch']} "
-        f"({provenance['machine']['torch_threads']} threads), steerlens "
-        f"{provenance['machine']['steerlens']}"),
-        f"- date: {provenance['date']}",
-        (f"- runtime of this invocation: {runtime:.0f} s ({n_new} new cases; the rest from "
-        f"`cases.jsonl`); compute of all cases (morph + metrics): {compute_s:.0f} s"),
-        "",
-        "Invocations that filled `cases.jsonl` (each resumes the previous; `runs.jsonl`):",
-        "",
-        *[f"- `{h['command']}` at {h['date']}: {h['new_cases_this_run']} new cases, "
-          f"{h['runtime_this_run_s']:.0f} s" for h in history],
-        "",
-        "## Protocol",
-        "",
-        f"- datasets: {', '.join(spec.datasets)}; {spec.sources} held-out sources each"
-        + (" plus the showcase pairs (filmstrips only)" if spec.showcase else ""),
-        f"- methods: {', '.join(spec.methods)}; variants: "
-        + ", ".join(f"`{v.name}` {v.overrides or ''}" for v in spec.variants),
-        (f"- budgets (final pixel L2, every method matched by `MorphConfig(l2_budget=B)`): "
-        f"{', '.join(f'{b:g}' for b in spec.budgets)}"
-        f"{' x the median true-change L2 of each family' if spec.relative_budgets else ''}; "
-        f"regimes: {', '.join(spec.regimes)}; "
-        f"drivers: {', '.join(spec.drivers)}"),
-        ("- target: the driver's runner-up class (synthetic: the other class); judges O "
-        "(resnet-mini) and O2 (mlp) are never differentiated"),
-        ("- a case is *attained* when the method reached the budget (`reached` in its "
-        "result); every case is scored on its final frame, attained or not"),
-        (f"- intervals: 95 % percentile bootstrap over sources, {spec.n_boot} draws, seed 20261006, "
-        "the same resampled sources for every method of a table (paired); counts are out of n"),
-        (f"- E: `warp_fit` on the final frame, 8x8 control grid, {spec.scoring.warp_steps} Adam "
-        "steps, clamped to [0, 1]; COUT under the driver, 50 pixel groups"),
-        "",
-        "## What was cut",
-        "",
-        *([f"- {c}" for c in cuts] or ["- nothing: the full protocol ran"]),
-        "",
-        "## Goals",
-        "",
-        goals["markdown"],
-        "",
-        "## Results",
-        "",
-        tables,
-        "## Figures",
-        "",
-        *[f"- [{p.name}](figures/{p.name})" for p in [*bars, *strips]],
-        "",
-        ("Per-case records: `cases.jsonl` (one JSON object per case); summary with intervals and "
-        "paired differences against `pixel`: `results.json`."),
-        "",
-    ]
-    (out / "README.md").write_text("\n".join(readme))
-    return [out / "results.json", out / "results.md", out / "README.md", *bars, *strips]
-
-
-def _cuts(spec: ExperimentSpec, records: list[dict[str, Any]], skipped: dict[str, str]) -> list[str]:
-    """What the reported cases leave out of the experiment's full protocol."""
-    from steerlens.experiments.specs import EXPERIMENTS
-
-    full = EXPERIMENTS[spec.name]() if spec.name in EXPERIMENTS else spec
-    samples = [r for r in records if r.get("kind") == "sample"]
-    cuts = []
-    for attr, field_ in (("methods", "method"), ("regimes", "regime"), ("drivers", "driver")):
-        present = {r[field_] for r in samples}
-        missing = [v for v in getattr(full, attr) if v not in present]
-        if missing:
-            cuts.append(f"{attr} not run: {', '.join(map(str, missing))}")
-    if not spec.relative_budgets:
-        present_b = {r["budget"] for r in samples}
-        missing_b = [b for b in full.budgets if b not in present_b]
-        if missing_b:
-            cuts.append(f"budgets not run: {', '.join(f'{b:g}' for b in missing_b)}")
-    counts: dict[tuple[Any, ...], set[str]] = defaultdict(set)
-    for r in samples:
-        counts[(r["dataset"], r["regime"], r["driver"], r["budget"])].add(r["source_id"])
-    for key in sorted(counts, key=str):
-        n = len(counts[key])
-        if n < full.sources:
-            ds, reg, drv, b = key
-            cuts.append(
-                f"{ds} · {reg} · driver {drv} · L2 = {b:g}: {n} sources instead of {full.sources}"
-            )
-    missing_pairs = []
-    present_cells = {(r["dataset"], r["regime"], r["driver"], r["budget"]) for r in samples}
-    regs = {r["regime"] for r in samples}
-    for ds in {r["dataset"] for r in samples}:
-        for reg in regs:
-            for drv in {r["driver"] for r in samples}:
-                for b in {r["budget"] for r in samples if r["dataset"] == ds}:
-                    if (ds, reg, drv, b) not in present_cells:
-                        missing_pairs.append(f"{ds} · {reg} · driver {drv} · L2 = {b:g}")
-    if missing_pairs:
-        cuts.append("combinations not run: " + "; ".join(sorted(missing_pairs)))
-    if spec.name == "sweep":
-        cuts.append("colour mode not swept: MNIST digits are grey, so luminance and rgb coincide")
-    for ds, why in skipped.items():
-        cuts.append(f"dataset {ds} skipped: {why}")
-    return cuts
+        cells.setdefault((r["dataset"], r["driver"], r["regime"], r["budget"], r["variant"]), set()).add(
+            r["method"]
+        )
+    kept: dict[Cell, dict[str, dict[str, MorphResult]]] = {}
+    for cell, methods in cells.items():
+        by_source: dict[str, dict[str, MorphResult]] = {}
+        for m in sorted(methods, key=_method_order):
+            for sid, res in load_kept(kept_path(out, cell, m)).items():
+                by_source.setdefault(sid, {})[m] = res
+        kept[cell] = by_source
+    return kept

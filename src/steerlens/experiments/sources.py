@@ -34,6 +34,7 @@ __all__ = [
     "SYNTHETIC_N_TEST",
     "SYNTHETIC_N_TRAIN",
     "SourceSet",
+    "check_dataset_name",
     "dataset_split",
     "load_driver",
     "load_judges",
@@ -109,6 +110,35 @@ def _family(dataset: str) -> str | None:
     return dataset.split("-", 1)[1] if dataset.startswith("synthetic-") else None
 
 
+def check_dataset_name(dataset: str) -> str:
+    """Raise :class:`ConfigError` unless ``dataset`` names a known dataset (installed or not).
+
+    Examples
+    --------
+    >>> check_dataset_name("synthetic-scale")
+    'synthetic-scale'
+    >>> check_dataset_name("cifar")
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ConfigError: unknown dataset 'cifar'; use mnist, fashion-mnist or synthetic-<family> (families: translation, rotation, scale, shape, rotation4)
+    """
+    fam = _family(dataset)
+    if fam is not None:
+        from steerlens.data.synthetic import FAMILIES
+
+        if fam not in FAMILIES:
+            raise ConfigError(
+                f"unknown synthetic family {fam!r}; use synthetic-<family> with one of "
+                f"{', '.join(sorted(FAMILIES))}"
+            )
+    elif dataset not in ("mnist", "fashion-mnist"):
+        raise ConfigError(
+            f"unknown dataset {dataset!r}; use mnist, fashion-mnist or synthetic-<family> "
+            f"(families: {', '.join(SYNTHETIC_FAMILIES)}, rotation4)"
+        )
+    return dataset
+
+
 def dataset_split(dataset: str) -> Split:
     """The training/test :class:`Split` of a dataset name (what drivers and judges train on).
 
@@ -117,28 +147,18 @@ def dataset_split(dataset: str) -> Split:
     >>> dataset_split("synthetic-scale").x_train.shape
     torch.Size([2000, 1, 32, 32])
     """
-    fam = _family(dataset)
+    fam = _family(check_dataset_name(dataset))
     if fam is not None:
-        from steerlens.data.synthetic import FAMILIES, load_split
+        from steerlens.data.synthetic import load_split
 
-        if fam not in FAMILIES:
-            raise ConfigError(
-                f"unknown synthetic family {fam!r}; use synthetic-<family> with one of "
-                f"{', '.join(sorted(FAMILIES))}"
-            )
         return load_split(fam, SYNTHETIC_N_TRAIN, SYNTHETIC_N_TEST, seed=0)
     if dataset == "mnist":
         from steerlens.data.mnist import load_mnist
 
         return load_mnist()
-    if dataset == "fashion-mnist":
-        from steerlens.data.fashion_mnist import load_fashion_mnist
+    from steerlens.data.fashion_mnist import load_fashion_mnist
 
-        return load_fashion_mnist()
-    raise ConfigError(
-        f"unknown dataset {dataset!r}; use mnist, fashion-mnist or synthetic-<family> "
-        f"(families: {', '.join(SYNTHETIC_FAMILIES)}, rotation4)"
-    )
+    return load_fashion_mnist()
 
 
 def _balanced_order(y: Tensor) -> list[int]:

@@ -7,13 +7,14 @@ summaries are medians / counts with paired 95 % source bootstrap intervals.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from steerlens.config import COMPARE_METHODS, REGIMES, MorphConfig, parse_method
 from steerlens.errors import ConfigError
 from steerlens.experiments.scoring import ScoringOptions
-from steerlens.experiments.sources import DRIVERS, SYNTHETIC_FAMILIES
+from steerlens.experiments.sources import DRIVERS, SYNTHETIC_FAMILIES, check_dataset_name
 
 __all__ = ["EXPERIMENTS", "ExperimentSpec", "Variant", "default_spec", "sweep_variants"]
 
@@ -103,8 +104,13 @@ class ExperimentSpec:
         for d in self.drivers:
             if d not in DRIVERS:
                 raise ConfigError(f"unknown driver {d!r}; use standard and/or robust")
-        if not self.budgets or any(b <= 0 for b in self.budgets):
-            raise ConfigError("--budgets must be positive L2 distances, e.g. 1,2")
+        if not self.budgets or not all(math.isfinite(b) and b > 0 for b in self.budgets):
+            raise ConfigError(
+                f"--budgets must be positive finite L2 distances, e.g. 1,2; got "
+                f"{','.join(f'{b:g}' for b in self.budgets) or 'none'}"
+            )
+        for d in self.datasets:
+            check_dataset_name(d)
         if self.sources < 1:
             raise ConfigError(f"--sources must be at least 1, got {self.sources}")
         for v in self.variants:

@@ -1,18 +1,28 @@
-"""Append-only JSONL cache of per-case results, so an interrupted experiment resumes where it stopped.
+"""Append-only JSON-lines journals of an experiment, so an interrupted run resumes where it stopped.
 
-Each line is one finished case with a ``key`` naming it uniquely (dataset, driver, regime, budget,
-method, variant, source id). A run first reads the file and skips every case whose key is present;
-a half-written last line (a crash mid-write) is ignored and the case recomputed.
+``cases.jsonl`` (:class:`CaseStore`) holds one finished case per line, named by a ``key``
+(dataset, driver, regime, budget, method, variant, source id). ``batches.jsonl``
+(:class:`BatchLog`) holds one line per :func:`~steerlens.api.morph_batch` call, written before the
+call: its id and the ordered case keys it ran. A case's numbers depend (in the last bits, which can
+flip a search decision) on the other images of its batch, so a resumed run recomputes a missing case
+in exactly its recorded batch and gets the numbers an uninterrupted run would have.
+
+A line cut short by a crash (a torn last line) is detected on load, dropped, and the file is
+rewritten without it (atomically) before anything is appended.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CaseStore", "case_key"]
+from steerlens.outputs import dumps_json, write_text_atomic
+
+__all__ = ["BatchLog", "CaseStore", "JsonlJournal", "batch_id", "case_key"]
 
 
 def case_key(
@@ -28,8 +38,83 @@ def case_key(
     return f"{dataset}|{driver}|{regime}|L2={budget:g}|{method}|{variant}|{source_id}"
 
 
-class CaseStore:
-    """Per-case records in ``path`` (JSON lines), loaded on creation.
+def batch_id(keys: Sequence[str]) -> str:
+    """Short id of an ordered list of case keys (16 hex digits of its SHA-256).
+
+    Examples
+    --------
+    >>> batch_id(["a", "b"]) != batch_id(["b", "a"]), len(batch_id(["a"]))
+    (True, 16)
+    """
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+
+
+class JsonlJournal:
+    """JSON objects, one per line, indexed by the field ``id_field``; loaded (and repaired) on creation.
+
+    Lines that are not a JSON object with ``id_field`` (a torn last line of an interrupted run) are
+    dropped and counted in :attr:`dropped`; the file is then rewritten without them.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "log.jsonl"
+    >>> _ = p.write_text('{"id": "a"}\\n{"id": "b", "x')
+    >>> j = JsonlJournal(p, "id")
+    >>> sorted(j.records), j.dropped, p.read_text()
+    (['a'], 1, '{"id": "a"}\\n')
+    """
+
+    def __init__(self, path: str | Path, id_field: str) -> None:
+        self.path = Path(path)
+        self.id_field = id_field
+        self.records: dict[str, dict[str, Any]] = {}
+        self.dropped = 0
+        if not self.path.is_file():
+            return
+        good: list[str] = []
+        raw = self.path.read_bytes()
+        # a torn or foreign line may not even be UTF-8: it is dropped like any other bad line
+        for line in raw.decode("utf-8", errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                rec = None
+            if isinstance(rec, dict) and isinstance(rec.get(id_field), str):
+                self.records[rec[id_field]] = rec
+                good.append(line)
+            elif line.strip():
+                self.dropped += 1
+        if self.dropped or (good and not raw.endswith(b"\n")):
+            write_text_atomic(self.path, "".join(g + "\n" for g in good))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def append(self, records: Iterable[dict[str, Any]]) -> None:
+        """Add records (strict JSON, one line each) and flush them to disk in one write."""
+        recs = list(records)
+        if not recs:
+            return
+        text = "".join(dumps_json(r, indent=None) + "\n" for r in recs)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        for rec in recs:
+            self.records[rec[self.id_field]] = rec
+
+    def values(self) -> list[dict[str, Any]]:
+        """All records, in file order."""
+        return list(self.records.values())
+
+
+class CaseStore(JsonlJournal):
+    """Per-case records in ``path`` (``cases.jsonl``), keyed by ``key``.
 
     Examples
     --------
@@ -41,41 +126,39 @@ class CaseStore:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.records: dict[str, dict[str, Any]] = {}
-        if self.path.is_file():
-            for line in self.path.read_text().splitlines():
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # torn last line of an interrupted run
-                if isinstance(rec, dict) and "key" in rec:
-                    self.records[rec["key"]] = rec
+        super().__init__(path, "key")
 
-    def __contains__(self, key: str) -> bool:
-        return key in self.records
 
-    def __len__(self) -> int:
-        return len(self.records)
+class BatchLog(JsonlJournal):
+    """The composition of every ``morph_batch`` call (``batches.jsonl``), keyed by ``batch``.
 
-    def append(self, records: Iterable[dict[str, Any]]) -> None:
-        """Add finished cases and flush them to disk."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        recs = list(records)
-        if self.path.is_file() and self.path.stat().st_size > 0:
-            with open(self.path, "rb") as f:
-                f.seek(-1, 2)
-                torn = f.read(1) != b"\n"
-        else:
-            torn = False
-        with open(self.path, "a") as f:
-            if torn:
-                f.write("\n")
-            for rec in recs:
-                f.write(json.dumps(rec, allow_nan=False) + "\n")
-                self.records[rec["key"]] = rec
-            f.flush()
+    Examples
+    --------
+    >>> import tempfile
+    >>> log = BatchLog(Path(tempfile.mkdtemp()) / "batches.jsonl")
+    >>> b = log.record(["k1", "k2"], torch_threads=1)
+    >>> log.batch_of("k2") == b, log.records[b]["keys"]
+    (True, ['k1', 'k2'])
+    """
 
-    def values(self) -> list[dict[str, Any]]:
-        """All records."""
-        return list(self.records.values())
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path, "batch")
+        self._of: dict[str, str] = {}
+        for rec in self.records.values():
+            self._index(rec)
+
+    def _index(self, rec: dict[str, Any]) -> None:
+        for k in rec.get("keys", []):
+            self._of[k] = rec["batch"]
+
+    def record(self, keys: Sequence[str], **extra: Any) -> str:
+        """Journal one batch (before it runs) and return its id; a known batch is not repeated."""
+        bid = batch_id(keys)
+        if bid not in self.records:
+            self.append([{"batch": bid, "keys": list(keys), **extra}])
+            self._index(self.records[bid])
+        return bid
+
+    def batch_of(self, key: str) -> str | None:
+        """Id of the latest recorded batch that ran case ``key``, or ``None``."""
+        return self._of.get(key)

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from steerlens.errors import ModelError
 from steerlens.models.base import Classifier
-from steerlens.models.loaders import AffineNorm, file_sha256, load_state_dict_file
+from steerlens.models.hashing import file_sha256
+from steerlens.models.normalization import AffineNorm
+from steerlens.models.weights import load_state_dict_file
 
 INPUT_SIZE = (224, 224)
 #: TF-lite input scaling: x * 255/128 - 127/128.

@@ -12,6 +12,12 @@ Specs, tried in this order:
 User models take ``input_size`` (default 224x224), ``channels`` (default 3), ``class_names`` (a
 file with one name per line, or a list; default ``class_0, class_1, ...``) and ``normalize``
 (``"none"`` (default), ``"imagenet"``, ``"tflite"`` or ``"mean,std"`` numbers).
+
+Nothing a user names is ever unpickled: model files go through :func:`torch.jit.load` (TorchScript's
+own loader) and weights through :func:`steerlens.models.weights.read_weights`
+(``weights_only=True``). Helpers live in their own modules: :mod:`~steerlens.models.normalization`,
+:mod:`~steerlens.models.weights`, :mod:`~steerlens.models.hashing` and :mod:`~steerlens.models.hub`
+(their public names are re-exported here).
 """
 
 from __future__ import annotations
@@ -22,8 +28,7 @@ import importlib
 import importlib.util
 import sys
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +37,35 @@ from torch import Tensor, nn
 
 from steerlens.errors import ModelError
 from steerlens.models.base import Classifier
+from steerlens.models.hashing import file_sha256
+from steerlens.models.hub import HUB_HINT, load_timm, load_torchvision
+from steerlens.models.normalization import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    AffineNorm,
+    imagenet_norm,
+    parse_normalization,
+)
+from steerlens.models.weights import first_line, load_state_dict_file
 from steerlens.validation import check_logits, validate_model, zeros_forward
+
+__all__ = [
+    "DEFAULT_INPUT_SIZE",
+    "HUB_HINT",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "TORCHSCRIPT_SUFFIXES",
+    "AffineNorm",
+    "file_sha256",
+    "imagenet_norm",
+    "load_model",
+    "load_state_dict_file",
+    "parse_normalization",
+    "read_class_names",
+]
 
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".ptl", ".jit")
 DEFAULT_INPUT_SIZE = (224, 224)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-HUB_HINT = "pip install 'steerlens[hub]'"
 
 
 # ----------------------------------------------------------------------------- public entry
@@ -115,104 +142,7 @@ def load_model(
     return model
 
 
-# ----------------------------------------------------------------------------- normalisation
-class AffineNorm(nn.Module):
-    """Per-channel ``x * scale + shift`` (moves with the model across devices).
-
-    Examples
-    --------
-    >>> norm = imagenet_norm()
-    >>> round(float(norm(torch.full((1, 3, 1, 1), 0.485))[0, 0]), 6)
-    0.0
-    """
-
-    def __init__(self, scale: float | Sequence[float], shift: float | Sequence[float]) -> None:
-        super().__init__()
-        s = torch.as_tensor(scale, dtype=torch.float32).reshape(1, -1, 1, 1)
-        b = torch.as_tensor(shift, dtype=torch.float32).reshape(1, -1, 1, 1)
-        self.register_buffer("scale", s)
-        self.register_buffer("shift", b)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the affine map."""
-        return x * self.scale + self.shift
-
-
-def imagenet_norm(channels: int = 3) -> AffineNorm:
-    """torchvision's ImageNet ``(x - mean) / std``; one channel uses the channel averages.
-
-    Examples
-    --------
-    >>> round(imagenet_norm(1).scale.item(), 3)  # 1 / mean(std)
-    4.425
-    """
-    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-    if channels == 1:
-        mean, std = mean.mean(0, keepdim=True), std.mean(0, keepdim=True)
-    return AffineNorm((1.0 / std).tolist(), (-mean / std).tolist())
-
-
-def parse_normalization(
-    value: str | Callable[[Tensor], Tensor] | None, channels: int
-) -> Callable[[Tensor], Tensor] | None:
-    """Turn ``"none" | "imagenet" | "tflite" | "mean,std"`` (or a callable) into a normaliser.
-
-    ``"mean,std"`` is two numbers for every channel or ``2 * channels`` numbers (all means, then
-    all standard deviations), e.g. ``"0.1307,0.3081"`` for MNIST.
-
-    Examples
-    --------
-    >>> parse_normalization("0.5,0.25", 1)(torch.ones(1, 1, 1, 1)).item()
-    2.0
-    """
-    if value is None or callable(value):
-        return value
-    key = value.strip().lower()
-    if key in ("", "none"):
-        return None
-    if key == "imagenet":
-        return imagenet_norm(channels)
-    if key == "tflite":
-        return AffineNorm(255.0 / 128.0, -127.0 / 128.0)
-    try:
-        nums = [float(v) for v in key.split(",")]
-    except ValueError:
-        nums = []
-    if len(nums) not in (2, 2 * channels) or any(s <= 0 for s in nums[len(nums) // 2 :]):
-        raise ModelError(
-            f"normalization {value!r} not understood; use none, imagenet, tflite or 'mean,std' "
-            f"(2 or {2 * channels} numbers, std > 0)"
-        )
-    half = len(nums) // 2
-    mean, std = torch.tensor(nums[:half]), torch.tensor(nums[half:])
-    return AffineNorm((1.0 / std).tolist(), (-mean / std).tolist())
-
-
 # ----------------------------------------------------------------------------- files
-@lru_cache(maxsize=16)
-def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 hex digest of a file, cached by path, modification time and size.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "empty")
-    >>> open(p, "wb").close()
-    >>> file_sha256(p)[:12]
-    'e3b0c44298fc'
-    """
-    st = Path(path).stat()
-    return _sha256(str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
-
-
 def read_class_names(source: str | Path | Sequence[str]) -> list[str]:
     """Class names from a file (one per line, blank lines ignored) or a list.
 
@@ -235,87 +165,6 @@ def read_class_names(source: str | Path | Sequence[str]) -> list[str]:
     return [str(n) for n in source]
 
 
-def load_state_dict_file(module: nn.Module, path: str | Path, what: str) -> None:
-    """Load a state-dict file into ``module`` strictly, with a one-line error on any mismatch.
-
-    Checkpoints that wrap the state dict (``{"state_dict": ...}`` or ``{"model": ...}``) and keys
-    prefixed by ``module.`` (DataParallel) are accepted.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "w.pt")
-    >>> torch.save({"weight": torch.ones(1, 1), "bias": torch.zeros(1)}, p)
-    >>> lin = nn.Linear(1, 1)
-    >>> load_state_dict_file(lin, p, "a Linear(1, 1)")
-    >>> lin.weight.item()
-    1.0
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"weights file {p} does not exist; check the --weights path")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any failure here is the user's file
-        raise ModelError(
-            f"cannot read weights file {p} ({_first_line(err)}); save it with "
-            "torch.save(model.state_dict(), path)"
-        ) from None
-    state = _unwrap_state_dict(state)
-    if state is None:
-        raise ModelError(
-            f"weights file {p} does not hold a state dict; save it with "
-            "torch.save(model.state_dict(), path)"
-        )
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {_few(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys {_few(unexpected)}")
-        if wrong:
-            k = wrong[0]
-            parts.append(
-                f"shape mismatch for {k} (file {tuple(state[k].shape)}, model {tuple(own[k].shape)})"
-            )
-        raise ModelError(
-            f"weights file {p} does not match {what}: {'; '.join(parts)}; use weights saved from "
-            "the same architecture"
-        )
-    module.load_state_dict(state, strict=True)
-
-
-def _unwrap_state_dict(obj: Any) -> dict[str, Tensor] | None:
-    if not isinstance(obj, Mapping):
-        return None
-    if obj and all(isinstance(v, Tensor) for v in obj.values()):
-        keys = list(obj)
-        if all(k.startswith("module.") for k in keys):
-            return {k[len("module.") :]: v for k, v in obj.items()}
-        return dict(obj)
-    for key in ("state_dict", "model_state_dict", "model"):
-        if key in obj:
-            return _unwrap_state_dict(obj[key])
-    return None if obj else {}
-
-
-def _few(keys: list[str], n: int = 3) -> str:
-    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more
-
-
-def _first_line(err: BaseException, limit: int = 100) -> str:
-    """``Type: first line of the message``, shortened: torch's messages run for paragraphs."""
-    lines = str(err).strip().splitlines()
-    text = lines[0] if lines else ""
-    text = text[: limit - 3] + "..." if len(text) > limit else text
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
 # ----------------------------------------------------------------------------- user models
 def _load_user_model(
     text: str,
@@ -328,9 +177,9 @@ def _load_user_model(
 ) -> Classifier:
     kind, _, rest = text.partition(":")
     if kind.lower() == "torchvision" and rest:
-        base = _load_torchvision(rest, weights)
+        base = load_torchvision(rest, weights)
     elif kind.lower() == "timm" and rest:
-        base = _load_timm(rest, weights)
+        base = load_timm(rest, weights)
     elif text.endswith(".py"):
         raise ModelError(_unknown_message(text))
     elif Path(text).suffix.lower() in TORCHSCRIPT_SUFFIXES or Path(text).is_file():
@@ -387,7 +236,7 @@ def _load_torchscript(path: Path, weights: str | Path | None, device: torch.devi
             net = torch.jit.load(str(path), map_location=device)
     except Exception as err:  # noqa: BLE001 - any failure here is the user's file
         raise ModelError(
-            f"{path} is not a TorchScript file ({_first_line(err)}); save one with "
+            f"{path} is not a TorchScript file ({first_line(err)}); save one with "
             "torch.jit.script(model).save(path), or pass module:factory with --weights for a state dict"
         ) from None
     spec: dict[str, Any] = {"source": "torchscript", "path": str(path)}
@@ -416,7 +265,7 @@ def _load_factory(text: str, weights: str | Path | None) -> Classifier:
         net = factory()
     except Exception as err:  # noqa: BLE001 - any failure here is the user's file
         raise ModelError(
-            f"factory {text} failed ({_first_line(err)}); it must build the model with no arguments"
+            f"factory {text} failed ({first_line(err)}); it must build the model with no arguments"
         ) from None
     if not isinstance(net, nn.Module):
         raise ModelError(f"factory {text} returned a {type(net).__name__}, not a torch.nn.Module")
@@ -447,14 +296,14 @@ def _import_target(target: str) -> Any:
         except Exception as err:  # noqa: BLE001 - any failure here is the user's file
             sys.modules.pop(mod_name, None)
             raise ModelError(
-                f"importing {path} failed ({_first_line(err)}); fix that file"
+                f"importing {path} failed ({first_line(err)}); fix that file"
             ) from None
         return module
     try:
         return importlib.import_module(target)
     except Exception as err:  # noqa: BLE001 - any failure here is the user's file
         raise ModelError(
-            f"cannot import module {target!r} ({_first_line(err)}); put it on PYTHONPATH or "
+            f"cannot import module {target!r} ({first_line(err)}); put it on PYTHONPATH or "
             "pass path/to/file.py:factory"
         ) from None
 
@@ -469,87 +318,4 @@ def _unknown_message(text: str) -> str:
     return (
         f"unknown model {text!r}; {hint}use a built-in ({', '.join(BUILTINS)}), a TorchScript file, "
         "module:factory, torchvision:NAME or timm:NAME"
-    )
-
-
-# ----------------------------------------------------------------------------- hub extras
-def _import_optional(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise ModelError(
-            f"{name} is not installed; {HUB_HINT} (or pip install {name}) to use {name}:NAME models"
-        ) from None
-
-
-def _load_torchvision(name: str, weights: str | Path | None) -> Classifier:
-    _import_optional("torchvision")
-    tv_models = importlib.import_module("torchvision.models")
-    try:
-        weight_enum = tv_models.get_model_weights(name)
-    except (ValueError, KeyError):
-        close = difflib.get_close_matches(name, tv_models.list_models(), n=3)
-        hint = (
-            f"did you mean {', '.join(close)}?" if close else "see torchvision.models.list_models()"
-        )
-        raise ModelError(f"torchvision has no model {name!r}; {hint}") from None
-    default = weight_enum.DEFAULT
-    try:
-        net = tv_models.get_model(name, weights=None if weights is not None else default)
-    except Exception as err:  # noqa: BLE001 - any failure here is the user's file
-        raise ModelError(
-            f"torchvision could not build {name} ({_first_line(err)}); check your internet "
-            "connection or pass --weights with a local state dict"
-        ) from None
-    spec: dict[str, Any] = {"source": "torchvision", "model": name}
-    if weights is not None:
-        load_state_dict_file(net, weights, f"torchvision:{name}")
-        spec.update(weights=str(weights), weights_sha256=file_sha256(weights))
-    else:
-        spec["weights"] = str(default)
-    preset = default.transforms()
-    crop = int(preset.crop_size[0])
-    return Classifier(
-        net,
-        list(default.meta["categories"]),
-        (crop, crop),
-        3,
-        normalize=AffineNorm(
-            [1.0 / s for s in preset.std], [-m / s for m, s in zip(preset.mean, preset.std)]
-        ),
-        name=name,
-        spec={**spec, "input_normalization": "mean/std of the weights' preset"},
-    )
-
-
-def _load_timm(name: str, weights: str | Path | None) -> Classifier:
-    timm = _import_optional("timm")
-    try:
-        net = timm.create_model(name, pretrained=weights is None)
-    except RuntimeError as err:
-        close = difflib.get_close_matches(name, timm.list_models(), n=3)
-        hint = (
-            f"did you mean {', '.join(close)}?" if close else "check the name and your connection"
-        )
-        raise ModelError(f"timm could not create {name!r} ({_first_line(err)}); {hint}") from None
-    spec: dict[str, Any] = {"source": "timm", "model": name}
-    if weights is not None:
-        load_state_dict_file(net, weights, f"timm:{name}")
-        spec.update(weights=str(weights), weights_sha256=file_sha256(weights))
-    cfg = timm.data.resolve_data_config({}, model=net)
-    _, h, w = cfg["input_size"]
-    mean, std = cfg["mean"], cfg["std"]
-    names: list[str] = []
-    if getattr(net, "num_classes", None) == 1000:
-        from steerlens.models.efficientnet import imagenet_class_names
-
-        names = imagenet_class_names()
-    return Classifier(
-        net,
-        names,
-        (int(h), int(w)),
-        3,
-        normalize=AffineNorm([1.0 / s for s in std], [-m / s for m, s in zip(mean, std)]),
-        name=name,
-        spec={**spec, "input_normalization": f"mean={list(mean)}, std={list(std)}"},
     )

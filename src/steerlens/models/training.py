@@ -1,26 +1,20 @@
-"""Train, cache and load the small built-in classifiers (standard and L2-PGD adversarially robust).
+"""Train the small built-in classifiers (standard and L2-PGD adversarially robust) and cache them.
 
-Recipes (:data:`RECIPES`, timed on a shared 2-core CPU):
-
-* Adam with a cosine learning-rate decay to 0 over all steps, cross-entropy, seeded init / shuffling / PGD starts, so the same
-  seed on CPU with the same thread count gives bit-identical weights.
+* Adam with a cosine learning-rate decay to 0 over all steps, cross-entropy, seeded init /
+  shuffling / PGD starts, so the same seed on CPU with the same thread count gives bit-identical
+  weights. Hyper-parameters per (dataset, architecture, robust): :mod:`steerlens.models.recipes`.
 * ``robust=True`` is Madry-style adversarial training: every batch is replaced by its L2-PGD
   adversary (random start in the ball, ``pgd_steps`` normalised-gradient steps of size
-  ``2.5 * eps / pgd_steps``, projected to the ``eps`` ball and clipped to ``[0, 1]``).
-* ``eps = 2.0`` for 28x28 grey images in ``[0, 1]`` (the usual L2 radius for MNIST, e.g. Tsipras
-  et al. 2019; an RMS change of 0.071 per pixel, under a third of the median L2 distance 6.7
-  from an MNIST test digit to the nearest training digit of another class). With it the robust
-  MNIST CNN keeps 96.4 % clean accuracy and 65 % robust accuracy, against 28 % for the standard
-  one. Other image sizes keep the same per-pixel RMS: ``eps = 2 * sqrt(C * H * W / 784)``.
+  ``2.5 * eps / pgd_steps``, projected to the ``eps`` ball and clipped to ``[0, 1]``;
+  :func:`~steerlens.models.robust.pgd_l2`). With ``eps = 2`` the robust MNIST CNN keeps 96.4 %
+  clean accuracy and 65 % robust accuracy, against 28 % for the standard one.
 * Every model, standard or robust, is evaluated on its clean test accuracy and its robust accuracy
   under a 10-step L2-PGD attack (no random start) at the same ``eps``, on a fixed seeded subset of
   500 test images.
 
-Trained weights are cached as ``<cache>/models/<stem>.pt`` plus ``<stem>.json`` metadata, where
-``<cache>`` is ``$STEERLENS_CACHE_DIR`` or ``platformdirs.user_cache_dir("steerlens")``. Both
-files are written atomically (temporary file + ``os.replace``) and the weights are checked
-against the SHA-256 in the metadata on load, so an interrupted run never leaves a usable-looking
-broken cache.
+:func:`get_or_train` returns a model from the trained-model cache (:mod:`steerlens.models.cache`)
+or trains and caches it first. The attack and accuracy helpers and the cache folder are
+re-exported here (``accuracy``, ``pgd_l2``, ``robust_accuracy``, ``model_cache_dir``).
 """
 
 from __future__ import annotations
@@ -28,33 +22,40 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import pickle
-import tempfile
 import time
-import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from steerlens.data.mnist import Split
 from steerlens.errors import ConfigError
 from steerlens.models.architectures import ARCHITECTURES, build
 from steerlens.models.base import Classifier
+from steerlens.models.cache import (
+    data_fingerprint,
+    load_cached,
+    model_cache_dir,
+    save_cached,
+    wrap_cached,
+)
+from steerlens.models.recipes import RECIPES, Recipe, resolve_recipe
+from steerlens.models.robust import accuracy, pgd_l2, robust_accuracy
 
 __all__ = [
     "DATASETS",
+    "JUDGES",
     "RECIPES",
+    "TRAINING_VERSION",
     "Recipe",
     "accuracy",
     "get_judges",
     "get_or_train",
     "model_cache_dir",
+    "model_name",
     "pgd_l2",
     "robust_accuracy",
     "train_classifier",
@@ -64,48 +65,6 @@ __all__ = [
 TRAINING_VERSION = 1
 #: Judges: (architecture, seed). Never used for gradients, only to score frames independently.
 JUDGES: tuple[tuple[str, int], ...] = (("resnet-mini", 1), ("mlp", 2))
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Training hyper-parameters.
-
-    Attributes
-    ----------
-    epochs
-        Passes over the (possibly subsampled) training set.
-    batch_size, lr
-        Adam mini-batch size and initial learning rate (cosine-decayed to 0).
-    eps
-        L2 radius for adversarial training and for the robust-accuracy evaluation.
-    pgd_steps
-        PGD steps per training batch (robust training only).
-    max_train
-        Train on a stratified subset of this many images (``None``: all of them).
-    """
-
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 2e-3
-    eps: float = 2.0
-    pgd_steps: int = 7
-    max_train: int | None = None
-
-
-#: Default recipes per (dataset, arch, robust); see :func:`resolve_recipe` for the fallbacks.
-#: Comments: measured clean / robust (L2 eps 2, 10-step PGD, 500 images) test accuracy.
-RECIPES: dict[tuple[str, str, bool], Recipe] = {
-    ("mnist", "cnn", False): Recipe(epochs=6, batch_size=64),  # 0.970 / 0.28
-    ("mnist", "cnn", True): Recipe(epochs=5, batch_size=64),  # 0.964 / 0.65, saturates at ~4
-    ("mnist", "resnet-mini", False): Recipe(epochs=2, batch_size=64),  # 0.954 / 0.01
-    ("mnist", "mlp", False): Recipe(epochs=4, batch_size=64),  # 0.945 / 0.08
-    ("fashion-mnist", "cnn", False): Recipe(epochs=3, batch_size=128),  # 0.893 / 0.02
-    # 60k images x 8 forward/backward passes per batch is ~10 min on 2 cores; a stratified 20k
-    # subset for 3 epochs stays near ~2-3 min and loses little (robust models saturate early).
-    ("fashion-mnist", "cnn", True): Recipe(epochs=3, batch_size=128, max_train=20_000),  # .765/.52
-    ("fashion-mnist", "resnet-mini", False): Recipe(epochs=2, batch_size=128),
-    ("fashion-mnist", "mlp", False): Recipe(epochs=3, batch_size=128),
-}
 
 
 def _loaders() -> dict[str, Callable[[], Split]]:
@@ -119,158 +78,7 @@ def _loaders() -> dict[str, Callable[[], Split]]:
 DATASETS: tuple[str, ...] = ("mnist", "fashion-mnist")
 
 
-# ------------------------------------------------------------------------------- attack and eval
-def _per_sample_norm(t: Tensor) -> Tensor:
-    return t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (t.dim() - 1)))
-
-
-def pgd_l2(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    steps: int = 10,
-    step_size: float | None = None,
-    random_start: bool = False,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """L2 projected-gradient-descent adversarial examples (untargeted, cross-entropy ascent).
-
-    Parameters
-    ----------
-    model
-        Maps images in ``[0, 1]`` to logits. Used as is (call ``.eval()`` first if it has BN).
-    x, y
-        Images ``(N, C, H, W)`` in ``[0, 1]`` and their labels ``(N,)``.
-    eps
-        Radius of the L2 ball (per image).
-    steps
-        Normalised gradient steps.
-    step_size
-        Length of each step; default ``2.5 * eps / steps`` (Madry et al.).
-    random_start
-        Start from a uniformly random point of the ball instead of ``x``.
-    generator
-        RNG for the random start.
-
-    Returns
-    -------
-    Tensor
-        Adversarial images, ``||x_adv - x||_2 <= eps`` per image and ``x_adv`` in ``[0, 1]``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
-    >>> x, y = torch.rand(5, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1])
-    >>> xa = pgd_l2(net, x, y, eps=0.5, steps=3)
-    >>> bool(((xa - x).flatten(1).norm(dim=1) <= 0.5 + 1e-5).all())
-    True
-    """
-    x = x.detach()
-    step = 2.5 * eps / steps if step_size is None else step_size
-    delta = torch.zeros_like(x)
-    if random_start:
-        d = x[0].numel()
-        direction = torch.randn(x.shape, generator=generator, dtype=x.dtype)
-        radius = eps * torch.rand(len(x), generator=generator, dtype=x.dtype) ** (1.0 / d)
-        delta = direction / _per_sample_norm(direction) * radius.view(-1, *([1] * (x.dim() - 1)))
-        delta = (x + delta).clamp(0, 1) - x
-    for _ in range(steps):
-        delta.requires_grad_(True)
-        loss = F.cross_entropy(model(x + delta), y)
-        (grad,) = torch.autograd.grad(loss, delta)
-        delta = delta.detach() + step * grad / _per_sample_norm(grad)
-        delta = delta * (eps / _per_sample_norm(delta)).clamp(max=1.0)
-        delta = (x + delta).clamp(0, 1) - x
-    return (x + delta).detach()
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
-    """Top-1 accuracy of ``model`` on ``(x, y)``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
-    >>> 0.0 <= accuracy(net, torch.rand(6, 1, 2, 2), torch.zeros(6, dtype=torch.long)) <= 1.0
-    True
-    """
-    correct = 0
-    for i in range(0, len(y), batch_size):
-        correct += int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
-    return correct / max(len(y), 1)
-
-
-def robust_accuracy(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    steps: int = 10,
-    batch_size: int = 250,
-) -> float:
-    """Fraction of images classified correctly both clean and under L2-PGD at radius ``eps``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
-    >>> x, y = torch.rand(6, 1, 2, 2), torch.zeros(6, dtype=torch.long)
-    >>> robust_accuracy(net, x, y, eps=1.0) <= accuracy(net, x, y)
-    True
-    """
-    correct = 0
-    for i in range(0, len(y), batch_size):
-        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-        xa = pgd_l2(model, xb, yb, eps, steps)
-        with torch.no_grad():
-            ok = (model(xb).argmax(1) == yb) & (model(xa).argmax(1) == yb)
-        correct += int(ok.sum())
-    return correct / max(len(y), 1)
-
-
 # ---------------------------------------------------------------------------------- training
-def default_eps(channels: int, image_size: tuple[int, int]) -> float:
-    """L2 radius with the per-pixel RMS of ``eps = 2`` on 28x28 grey images.
-
-    Examples
-    --------
-    >>> default_eps(1, (28, 28))
-    2.0
-    >>> round(default_eps(3, (32, 32)), 3)
-    3.959
-    """
-    return 2.0 * math.sqrt(channels * image_size[0] * image_size[1] / 784)
-
-
-def resolve_recipe(
-    dataset: str,
-    arch: str,
-    robust: bool,
-    channels: int,
-    image_size: tuple[int, int],
-    **overrides: Any,
-) -> Recipe:
-    """The default :class:`Recipe` with any non-``None`` ``overrides`` applied.
-
-    Looks up ``(dataset, arch, robust)`` in :data:`RECIPES`, then ``(dataset, "cnn", robust)``,
-    then falls back to ``Recipe(eps=default_eps(channels, image_size))``.
-
-    Examples
-    --------
-    >>> resolve_recipe("mnist", "cnn", True, 1, (28, 28), epochs=1).epochs
-    1
-    >>> resolve_recipe("synthetic-translation", "cnn", False, 1, (32, 32)).eps
-    2.2857142857142856
-    """
-    base = RECIPES.get((dataset, arch, robust)) or RECIPES.get((dataset, "cnn", robust))
-    if base is None:
-        base = Recipe(eps=default_eps(channels, image_size))
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
-
-
 def train_classifier(
     split: Split,
     arch: str = "cnn",
@@ -292,7 +100,7 @@ def train_classifier(
 
     Any dataset works as long as it is a :class:`~steerlens.data.mnist.Split` of images in
     ``[0, 1]``; unset hyper-parameters come from :data:`RECIPES` (keyed by ``split.name``) or
-    :class:`Recipe` defaults with :func:`default_eps`.
+    :class:`Recipe` defaults with :func:`~steerlens.models.recipes.default_eps`.
 
     Parameters
     ----------
@@ -407,23 +215,7 @@ def train_classifier(
     return net, metrics
 
 
-# ----------------------------------------------------------------------------------- caching
-def model_cache_dir() -> Path:
-    """Folder of cached trained models: ``$STEERLENS_CACHE_DIR/models`` or the user cache.
-
-    Examples
-    --------
-    >>> model_cache_dir().name
-    'models'
-    """
-    root = os.environ.get("STEERLENS_CACHE_DIR")
-    if not root:
-        import platformdirs
-
-        root = platformdirs.user_cache_dir("steerlens")
-    return Path(root).expanduser() / "models"
-
-
+# ----------------------------------------------------------------------------------- cache
 def _base_name(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
@@ -437,72 +229,6 @@ def model_name(dataset: str, arch: str, robust: bool = False, seed: int = 0) -> 
     ('mnist-cnn-robust', 'mnist-mlp-seed2')
     """
     return f"{dataset}-{arch}" + ("-robust" if robust else "") + (f"-seed{seed}" if seed else "")
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _data_fingerprint(split: Split) -> str:
-    h = hashlib.sha256()
-    for t in (split.x_train, split.y_train, split.x_test, split.y_test):
-        h.update(str((tuple(t.shape), str(t.dtype))).encode())
-        h.update(t.detach().contiguous().cpu().numpy().tobytes())
-    h.update(json.dumps(list(split.class_names)).encode())
-    return h.hexdigest()
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _load_cached(stem: Path) -> Classifier | None:
-    meta_path, weights_path = stem.with_suffix(".json"), stem.with_suffix(".pt")
-    if not meta_path.is_file():
-        return None
-    try:
-        meta = json.loads(meta_path.read_text())
-        if _sha256_file(weights_path) != meta["weights_sha256"]:
-            raise ValueError("weights do not match the SHA-256 in the metadata")
-        net = build(meta["arch"], meta["channels"], len(meta["class_names"]), meta["input_size"])
-        net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
-    except (
-        OSError,
-        EOFError,
-        KeyError,
-        TypeError,
-        ValueError,
-        RuntimeError,
-        pickle.UnpicklingError,
-    ) as exc:  # any damage: retrain rather than fail
-        warnings.warn(f"ignoring damaged model cache {stem} ({exc}); retraining", stacklevel=3)
-        return None
-    return _wrap(net, meta)
-
-
-def _wrap(net: nn.Module, meta: dict[str, Any]) -> Classifier:
-    net.eval().requires_grad_(False)  # gradients are taken w.r.t. inputs, never weights
-    return Classifier(
-        net,
-        meta["class_names"],
-        tuple(meta["input_size"]),
-        meta["channels"],
-        name=meta["name"],
-        spec=meta,
-    )
 
 
 def _resolve_dataset(
@@ -590,13 +316,13 @@ def get_or_train(
         "training_version": TRAINING_VERSION,
     }
     if split is not None:  # even a Split named "mnist" may hold other data: key on its content
-        key["data_sha256"] = _data_fingerprint(split)
+        key["data_sha256"] = data_fingerprint(split)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     display = name or model_name(ds_name, arch, robust, seed)
     cache = model_cache_dir()
     stem = cache / f"{model_name(ds_name, arch, robust, seed)}-{digest}"
     if not retrain:
-        cached = _load_cached(stem)
+        cached = load_cached(stem)
         if cached is not None:
             if name:
                 cached.name = name
@@ -607,9 +333,6 @@ def get_or_train(
     net, metrics = train_classifier(
         split, arch, robust, seed, progress=progress, desc=f"training {display}", **overrides
     )
-    cache.mkdir(parents=True, exist_ok=True)
-    weights_path = stem.with_suffix(".pt")
-    _atomic_write(weights_path, lambda f: torch.save(net.state_dict(), f), "wb")
     recipe = metrics["recipe"]
     meta: dict[str, Any] = {
         "name": display,
@@ -637,12 +360,8 @@ def get_or_train(
         "class_names": list(split.class_names),
         "input_size": list(split.image_size),
         "channels": split.channels,
-        "weights_file": weights_path.name,
-        "weights_sha256": _sha256_file(weights_path),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    _atomic_write(stem.with_suffix(".json"), lambda f: json.dump(meta, f, indent=2), "w")
-    return _wrap(net, meta)
+    return wrap_cached(net, save_cached(stem, net, meta))
 
 
 def get_judges(
