@@ -184,6 +184,7 @@ def morph(
     class_names: Path | None = ClassNamesOpt,
     normalize: str | None = NormalizeOpt,
     out: Path = typer.Option(Path("out/morph"), "--out", "-o", help="Output directory."),
+    video: bool = typer.Option(False, "--video", help="Also write morph.mp4 (H.264; needs PyAV: pip install 'steerlens[video]')."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or mps."),
     seed: int = typer.Option(0, help="Random seed (0..2**63-1)."),
     max_frames: int = MaxFramesOpt,
@@ -205,6 +206,10 @@ def morph(
         flow_grid=flow_grid, flow_levels=flow_levels, flow_padding=flow_padding,
     ).validate(max_frames=max_frames)
     inspect_image(image, max_pixels=max_pixels)
+    if video:
+        from steerlens.render.video import require_av
+
+        require_av()
     clf = _load(model, weights, dev, quiet, input_size, channels, class_names, normalize, max_pixels)
     x = load_image(image, size=clf.input_size, channels=clf.channels, min_size=8,
                    max_pixels=max_pixels)
@@ -212,6 +217,10 @@ def morph(
     res = run_morph(clf, x, target, config=cfg, device=dev)
     res.settings["image"] = str(image)
     paths = res.save(out, gif_arrows=gif_arrows)
+    if video:
+        from steerlens.render.video import save_mp4
+
+        paths["video"] = save_mp4(res, out / "morph.mp4")
     _echo(res.summary())
     if res.overshoot is not None:
         typer.echo(f"warning: overshoot: {res.overshoot.message}", err=True)
@@ -234,6 +243,7 @@ def compare(
     class_names: Path | None = ClassNamesOpt,
     normalize: str | None = NormalizeOpt,
     out: Path = typer.Option(Path("out/compare"), "--out", "-o"),
+    video: bool = typer.Option(False, "--video", help="Also write compare.mp4 (methods side by side) and morph.mp4 per method; needs PyAV."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or mps."),
     seed: int = typer.Option(0, help="Random seed (0..2**63-1)."),
     max_frames: int = MaxFramesOpt,
@@ -256,20 +266,28 @@ def compare(
     if len(set(names)) != len(names):
         raise ConfigError(f"--methods names a method twice in {methods!r}; list each once")
     inspect_image(image, max_pixels=max_pixels)
+    if video:
+        from steerlens.render.video import require_av
+
+        require_av()
     clf = _load(model, weights, dev, quiet, input_size, channels, class_names, normalize, max_pixels)
     x = load_image(image, size=clf.input_size, channels=clf.channels, min_size=8,
                    max_pixels=max_pixels)
     _echo(f"comparing {len(names)} methods on {image} toward {target!r}")
     results = run_compare(clf, x, target, names, l2_budget=budget, frames=frames,
                           goal_p=goal_p, color=color, seed=seed, device=dev)
-    write_comparison(results, out)
+    write_comparison(results, out, video=video)
     for r in results.values():
         _echo("  " + r.summary())
-    _echo(f"wrote compare.png, compare.md, compare.json and one folder per method to {out}")
+    extra = ", compare.mp4" if video else ""
+    _echo(f"wrote compare.png, compare.md, compare.json{extra} and one folder per method to {out}")
 
 
-def write_comparison(results: dict, out: Path) -> None:
-    """Write a comparison atomically: filmstrip, markdown table, JSON and one folder per method."""
+def write_comparison(results: dict, out: Path, video: bool = False) -> None:
+    """Write a comparison atomically: filmstrip, markdown table, JSON and one folder per method.
+
+    With ``video``, also ``compare.mp4`` (the methods side by side) and ``morph.mp4`` per method.
+    """
     from steerlens.render import compare_filmstrip, comparison_markdown
 
     with atomic_dir(Path(out)) as tmp:
@@ -278,6 +296,12 @@ def write_comparison(results: dict, out: Path) -> None:
         (tmp / "compare.json").write_text(dumps_json({m: r.manifest() for m, r in results.items()}))
         for m, r in results.items():
             r.save(tmp / m)
+        if video:
+            from steerlens.render.video import save_compare_mp4, save_mp4
+
+            save_compare_mp4(results, tmp / "compare.mp4")
+            for m, r in results.items():
+                save_mp4(r, tmp / m / "morph.mp4")
 
 
 @app.command()

@@ -7,13 +7,16 @@ to even sizes. Install with ``pip install 'steerlens[video]'``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from steerlens.errors import ConfigError
+from steerlens.outputs import TMP_PREFIX
 from steerlens.render.filmstrip import frames_hwc, nearest_indices, to_uint8, upscale_factor
 from steerlens.result import MorphResult
 
@@ -41,8 +44,24 @@ def _upscaled(result: MorphResult, min_side: int) -> np.ndarray:
     return f
 
 
+def require_av() -> None:
+    """Raise :class:`~steerlens.errors.ConfigError` (one line) unless PyAV can be imported.
+
+    Call it before expensive work whose MP4 output was asked for (``--video``).
+    """
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "MP4 output (--video) needs PyAV; install it with pip install 'steerlens[video]'"
+        ) from None
+
+
 def write_mp4(frames: np.ndarray, path: str | Path, fps: float = 4.0, crf: int = 18) -> Path:
     """Encode ``(K, H, W, 3)`` uint8 RGB frames as an H.264 yuv420p MP4 (padded to even sizes).
+
+    The file is written under a temporary name beside ``path`` and renamed at the end, so a failed
+    write never leaves a partial video.
 
     Examples
     --------
@@ -51,12 +70,9 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: float = 4.0, crf: int =
     >>> p.stat().st_size > 0
     True
     """
-    try:
-        import av
-    except ImportError:
-        raise ConfigError(
-            "MP4 output needs PyAV; install it with pip install 'steerlens[video]'"
-        ) from None
+    require_av()
+    import av
+
     frames = np.ascontiguousarray(frames, dtype=np.uint8)
     if frames.ndim != 4 or frames.shape[3] != 3 or len(frames) == 0:
         raise ValueError(f"frames must be (K, H, W, 3) uint8 with K >= 1, got {frames.shape}")
@@ -64,6 +80,16 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: float = 4.0, crf: int =
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1000)
+    tmp = path.with_name(TMP_PREFIX + path.name)
+    try:
+        _encode(av, frames, tmp, rate, crf)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _encode(av: Any, frames: np.ndarray, path: Path, rate: Fraction, crf: int) -> None:
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
@@ -74,7 +100,6 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: float = 4.0, crf: int =
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    return path
 
 
 def save_mp4(

@@ -1,0 +1,92 @@
+"""``steerlens report`` and ``steerlens serve``: see saved results in a browser.
+
+``report`` writes one self-contained HTML file; ``serve`` runs the web app on this machine
+(127.0.0.1 unless ``--host`` says otherwise). Both live in :mod:`steerlens.web`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from steerlens.errors import ConfigError
+
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def report(
+    folders: list[Path] = typer.Argument(..., help="Folders written by morph, compare, demo, experiment or batch."),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write."),
+    title: str | None = typer.Option(None, help="Page title."),
+    max_rows: int = typer.Option(5000, help="Most rows per case table."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Write one self-contained HTML report (no network) of saved results."""
+    import time
+
+    from steerlens.outputs import check_writable
+    from steerlens.web.report import build_report
+
+    if out.exists() and out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file name such as report.html")
+    if max_rows < 1:
+        raise ConfigError(f"--max-rows must be at least 1, got {max_rows}")
+    check_writable(out.parent if str(out.parent) else Path("."))
+    t0 = time.perf_counter()
+    path = build_report(folders, out, title=title, max_rows=max_rows)
+    if not quiet:
+        size = path.stat().st_size / 1e6
+        typer.echo(f"wrote {path} ({size:.1f} MB, {time.perf_counter() - t0:.1f} s)")
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind; anything but loopback is reachable by others."),
+    port: int = typer.Option(8000, help="TCP port."),
+    model: list[str] = typer.Option([], "--model", "-m", help="Extra model to offer (built-in name or a spec as for morph); repeatable."),
+    only: bool = typer.Option(False, "--only", help="Serve only the --model models, not the built-ins."),
+    runs_dir: Path | None = typer.Option(None, help="Folder for run outputs (default: a temporary folder)."),
+    ttl: float = typer.Option(3600.0, help="Seconds a run's outputs are kept."),
+    max_upload_mb: float = typer.Option(10.0, help="Largest upload in MB."),
+    max_megapixels: float = typer.Option(25.0, help="Largest upload in megapixels."),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Run the web app: pick or upload an image, run a morph, scrub it, download GIF/MP4/npz/JSON."""
+    from steerlens.web.app import DEFAULT_MODELS, AppConfig
+    from steerlens.web.server import run_server
+    from steerlens.web.uploads import UploadLimits
+
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port must be 1-65535, got {port}")
+    if max_upload_mb <= 0 or max_megapixels <= 0 or ttl <= 0:
+        raise ConfigError("--max-upload-mb, --max-megapixels and --ttl must be positive")
+    if host not in _LOCAL_HOSTS:
+        typer.echo(
+            f"warning: binding to {host}: anyone who can reach this machine can run models on it "
+            "and read the results; there is no authentication",
+            err=True,
+        )
+    names = list(model) if only else DEFAULT_MODELS + [m for m in model if m not in DEFAULT_MODELS]
+    if not names:
+        raise ConfigError("--only needs at least one --model")
+    cfg = AppConfig(
+        models=names,
+        runs_dir=runs_dir,
+        ttl_s=ttl,
+        limits=UploadLimits(int(max_upload_mb * 1e6), int(max_megapixels * 1e6)),
+        device=device,
+    )
+    from steerlens.cli import Interrupted, Terminated
+
+    try:
+        run_server(cfg, host=host, port=port, echo=None if quiet else typer.echo)
+    except (Interrupted, Terminated):  # uvicorn has shut down cleanly, then re-raised the signal
+        if not quiet:
+            typer.echo("stopped")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``report`` and ``serve`` commands to the ``steerlens`` CLI."""
+    app.command("report")(report)
+    app.command("serve")(serve)

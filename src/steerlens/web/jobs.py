@@ -1,0 +1,155 @@
+"""The app's run queue: one run at a time per model, the others wait and know their position.
+
+Each model has its own worker thread, started on its first job, so a slow ImageNet run does not
+hold up MNIST runs, and no model runs twice at once (its memory stays bounded). A job runs in the
+worker whatever happens to the HTTP request that submitted it, so a client that disconnects
+mid-run harms nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from steerlens.errors import ConfigError, SteerlensError
+
+
+class QueueFull(ConfigError):
+    """Too many runs are waiting for one model."""
+
+
+@dataclass
+class Job:
+    """One queued run.
+
+    Attributes
+    ----------
+    id
+        Run id (also its folder name).
+    model
+        Model name: the queue it waits in.
+    work
+        What to run (in the model's worker thread).
+    state
+        ``queued``, ``running``, ``done`` or ``error``.
+    stage
+        What a running job has finished so far (set by its work, e.g. ``frames``).
+    message
+        The one-line error of a failed run.
+    """
+
+    id: str
+    model: str
+    work: Callable[[], None]
+    state: str = "queued"
+    stage: str = ""
+    message: str = ""
+    submitted: float = field(default_factory=time.monotonic)
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def shown_state(self) -> str:
+        """``state``, or ``frames`` for a running job whose frames are ready."""
+        return "frames" if self.state == "running" and self.stage == "frames" else self.state
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since submission (until the end, once finished)."""
+        return (self.finished or time.monotonic()) - self.submitted
+
+
+class RunQueue:
+    """FIFO queues, one per model, each drained by its own worker thread.
+
+    Examples
+    --------
+    >>> q = RunQueue()
+    >>> out = []
+    >>> job = q.submit("m", "a" * 32, lambda: out.append(1))
+    >>> q.wait(job.id, timeout=5).state, out
+    ('done', [1])
+    """
+
+    def __init__(self, max_waiting: int = 16, keep: int = 1000) -> None:
+        self.max_waiting = max_waiting
+        self.keep = keep
+        self._cond = threading.Condition()
+        self._waiting: dict[str, deque[Job]] = {}
+        self._workers: dict[str, threading.Thread] = {}
+        self._jobs: dict[str, Job] = {}
+
+    def submit(self, model: str, job_id: str, work: Callable[[], None]) -> Job:
+        """Queue ``work`` for ``model``; :class:`QueueFull` when too many runs wait already."""
+        with self._cond:
+            waiting = self._waiting.setdefault(model, deque())
+            queued = sum(j.state == "queued" for j in waiting)
+            if queued >= self.max_waiting:
+                raise QueueFull(
+                    f"{queued} runs are already waiting for {model}; try again in a minute"
+                )
+            job = Job(id=job_id, model=model, work=work)
+            waiting.append(job)
+            self._jobs[job_id] = job
+            self._forget_old()
+            if model not in self._workers:
+                t = threading.Thread(target=self._drain, args=(model,), daemon=True,
+                                     name=f"steerlens-run-{model}")
+                self._workers[model] = t
+                t.start()
+            self._cond.notify_all()
+            return job
+
+    def get(self, job_id: str) -> Job | None:
+        """The job with this id, if known."""
+        with self._cond:
+            return self._jobs.get(job_id)
+
+    def position(self, job: Job) -> tuple[int, int]:
+        """``(position, waiting)``: 1-based place of a queued job among the runs waiting for its
+        model, and how many wait (the running one not counted); position 0 once it runs."""
+        with self._cond:
+            queued = [j for j in self._waiting.get(job.model, ()) if j.state == "queued"]
+            place = next((i + 1 for i, j in enumerate(queued) if j is job), 0)
+            return place, len(queued)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        """Block until the job has finished (or ``timeout`` passed); returns it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            job = self._jobs[job_id]
+            while job.state in ("queued", "running"):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._cond.wait(left)
+            return job
+
+    def _drain(self, model: str) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting[model]:
+                    self._cond.wait()
+                job = self._waiting[model][0]
+                job.state, job.started = "running", time.monotonic()
+            try:
+                job.work()
+                state, message = "done", ""
+            except SteerlensError as e:
+                state, message = "error", str(e).splitlines()[0] if str(e) else type(e).__name__
+            except Exception as e:  # noqa: BLE001 - an internal bug: keep serving, say so
+                traceback.print_exc()
+                state, message = "error", f"internal error: {type(e).__name__}: {e}".splitlines()[0]
+            with self._cond:
+                self._waiting[model].popleft()
+                job.state, job.message, job.finished = state, message, time.monotonic()
+                self._cond.notify_all()
+
+    def _forget_old(self) -> None:
+        finished = [j for j in self._jobs.values() if j.state in ("done", "error")]
+        for j in finished[: max(0, len(self._jobs) - self.keep)]:
+            del self._jobs[j.id]
