@@ -94,7 +94,7 @@ DEFAULT_STEP_BY_TRANSFORM = {"flow": 0.25}
 def goal_text(config: MorphConfig) -> str:
     """The ``auto`` goal in words, as stop reasons print it."""
     if config.l2_budget is not None:
-        return f"L2 >= {config.l2_budget}"
+        return f"L2 >= {config.l2_budget:.4g}"
     return f"p_target >= {config.goal_p}"
 
 

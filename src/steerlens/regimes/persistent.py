@@ -57,10 +57,10 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
             hit = p_final[i] >= cfg.goal_p
             # "reached" = the budget was met (the comparison's attainment), whatever p_target did
             tr.stop_reason[i] = (
-                f"reached L2 >= {cfg.l2_budget} and p_target >= {cfg.goal_p}" if ok and hit else
-                f"reached L2 >= {cfg.l2_budget}; p_target {p_final[i]:.3f} < {cfg.goal_p} "
+                f"reached L2 >= {cfg.l2_budget:.4g} and p_target >= {cfg.goal_p}" if ok and hit else
+                f"reached L2 >= {cfg.l2_budget:.4g}; p_target {p_final[i]:.3f} < {cfg.goal_p} "
                 f"after {len(steps)} steps" if ok else
-                f"not reached: L2 >= {cfg.l2_budget} after {len(steps)} steps"
+                f"not reached: L2 >= {cfg.l2_budget:.4g} after {len(steps)} steps"
             )
     return tr
 
