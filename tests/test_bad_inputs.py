@@ -375,6 +375,19 @@ SIGNAL_CASES = [
 ]
 
 
+def _wait_for_handlers(proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Wait until the command has installed its SIGTERM handler (``SigCgt`` in /proc), so a slow,
+    loaded machine does not signal it while it is still importing."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("SigCgt")), 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the command never installed its signal handlers")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
                          ids=["sigint", "sigterm"])
@@ -387,7 +400,8 @@ def test_signal_leaves_nothing(argv, sig, code, tmp_path):
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.Popen([str(STEERLENS), *argv, "--out", str(out), "--quiet"], cwd=tmp_path,
                             stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(5.0)  # long enough to be inside the work (model loaded, morphing or writing)
+    _wait_for_handlers(proc)
+    time.sleep(3.0)  # inside the work: model loaded, morphing or writing
     assert proc.poll() is None, "the command finished before the signal; make it longer"
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
