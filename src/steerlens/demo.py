@@ -42,6 +42,33 @@ DEMO_CASES: list[DemoCase] = [
 ]
 
 
+@dataclass(frozen=True)
+class MotionCase:
+    """One row of the motion-lens gallery: several methods on one source at one matched budget."""
+
+    slug: str
+    model: str
+    image: str
+    target: str
+    budget: float
+    regime: str = "persistent"
+    methods: tuple[str, ...] = ("pixel", "csp-phase", "flow", "csp-motion")
+
+
+#: Fixed on 2026-12-01 before any of these morphs was rendered or looked at (issue 10, item 7):
+#: the issue's own examples (1 -> 4, 9 -> 4, 2 -> 3, 8 -> 9, first held-out digit of each class)
+#: at L2 = 6 in the persistent regime, where motion has room to show (budgets of 1-2 favour paint),
+#: and the cat photo at L2 = 20, one-step (Lite0's persistent run is too slow for a demo).
+MOTION_CASES: list[MotionCase] = [
+    MotionCase("motion-mnist-1-to-4", "mnist-cnn", "mnist:1", "4", 6.0),
+    MotionCase("motion-mnist-9-to-4", "mnist-cnn", "mnist:9", "4", 6.0),
+    MotionCase("motion-mnist-2-to-3", "mnist-cnn", "mnist:2", "3", 6.0),
+    MotionCase("motion-mnist-8-to-9", "mnist-cnn", "mnist:8", "9", 6.0),
+    MotionCase("motion-cat-to-tiger-cat", "efficientnet-lite0", "builtin:chelsea", "tiger cat", 20.0,
+               regime="one-step"),
+]
+
+
 def demo_image(spec: str, model) -> torch.Tensor:
     """Load a demo image ``builtin:NAME`` or ``mnist:CLASS`` sized for ``model``."""
     kind, _, name = spec.partition(":")
