@@ -97,8 +97,15 @@ def run_demo(
     progress: bool = True,
     echo: Callable[[str], None] = print,
     cases: list[DemoCase] | None = None,
+    motion_cases: list[MotionCase] | None = None,
 ) -> Path:
-    """Render every demo case into ``out`` (atomically) and return the gallery's ``index.html``."""
+    """Render every demo case into ``out`` (atomically) and return the gallery's ``index.html``.
+
+    The gallery has two parts: the single morphs (:data:`DEMO_CASES`), and the motion lens
+    (:data:`MOTION_CASES`): each row compares pixel, csp-phase, flow and csp-motion at one matched
+    budget, with the motion methods' arrows, and its caption names the methods that fail (the
+    driver's top-1 on the last frame is not the target).
+    """
     from steerlens.api import compare, morph
     from steerlens.cli import write_comparison
     from steerlens.models import load_model
@@ -127,5 +134,21 @@ def run_demo(
         write_comparison(results, tmp / f"compare-{mn.slug}")
         entries.append((f"compare-{mn.slug}: all methods at equal L2",
                         Path(f"compare-{mn.slug}") / "compare.png"))
+        for mc in MOTION_CASES if motion_cases is None else motion_cases:
+            if mc.model not in models:
+                models[mc.model] = load_model(mc.model, device=device, progress=progress)
+            model = models[mc.model]
+            results = compare(model, demo_image(mc.image, model), mc.target, list(mc.methods),
+                              l2_budget=mc.budget, regime=mc.regime, frames=8, device=device)
+            write_comparison(results, tmp / mc.slug)
+            failed = [m for m, r in results.items() if not r.succeeded]
+            verdict = f"fails: {', '.join(failed)}" if failed else "every method reaches the target"
+            echo(f"{mc.slug:24s} {verdict}")
+            entries.append((f"{mc.slug}: {mc.regime}, L2 = {mc.budget:g}; {verdict}",
+                            Path(mc.slug) / "compare.png"))
+            for m, r in results.items():
+                if r.displacement is not None and m in ("flow", "csp-motion"):
+                    entries.append((f"{mc.slug} {m}: arrows ({r.summary()})",
+                                    Path(mc.slug) / m / "arrows.png"))
         gallery_html(entries, tmp / "index.html")
     return out / "index.html"
