@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from steerlens.config import COMPARE_METHODS, MorphConfig
+from steerlens.config import SIDE_BY_SIDE_METHODS, MorphConfig
 from steerlens.errors import ConfigError, ImageError
 from steerlens.gradient import edit_direction
 from steerlens.models.base import Classifier
@@ -206,7 +206,7 @@ def compare(
     model: Classifier,
     image: Any,
     target: int | str,
-    methods: Sequence[str] = COMPARE_METHODS,
+    methods: Sequence[str] = SIDE_BY_SIDE_METHODS,
     l2_budget: float | None = None,
     reference: str = "csp-phase",
     device: str | torch.device | None = None,

@@ -232,7 +232,7 @@ def compare(
     image: Path = typer.Argument(..., help="Image file."),
     model: str = typer.Option("efficientnet-lite0", "--model", "-m"),
     target: str = typer.Option(..., "--target", "-t"),
-    methods: str = typer.Option("pixel,fourier-phase,csp-phase,csp-amplitude,csp-joint", help="Comma-separated methods."),
+    methods: str = typer.Option("pixel,fourier-phase,csp-phase,csp-amplitude,csp-joint,flow,csp-motion", help="Comma-separated methods."),
     frames: int = typer.Option(8, help="Frames per method."),
     budget: float | None = typer.Option(None, help="Shared final pixel L2; default: csp-phase's L2 at --goal-p."),
     goal_p: float = typer.Option(0.9),

@@ -30,6 +30,8 @@ METHODS: dict[str, tuple[str, str]] = {
 
 #: the methods ``compare`` runs by default (the paper's revision compares these)
 COMPARE_METHODS = ["pixel", "fourier-phase", "csp-phase", "csp-amplitude", "csp-joint"]
+#: what ``compare`` shows by default: the revision's methods plus the motion lens
+SIDE_BY_SIDE_METHODS = [*COMPARE_METHODS, "flow", "csp-motion"]
 
 Normalization = Literal["global-max", "per-scale", "motion", "none"]
 NORMALIZATIONS = ("global-max", "per-scale", "motion", "none")
