@@ -47,6 +47,10 @@ def _f(v: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _f_or_none(v: float | None) -> float | None:
+    return None if v is None else _f(v)
+
+
 def score_endpoints(
     results: Sequence[MorphResult],
     source: Tensor,
@@ -138,6 +142,10 @@ def score_endpoints(
             "scale_labels": list(energy.labels),
             "max_abs_dphi": _f(r.final.max_abs_dphi),
             "frac_wrapped": _f(r.final.frac_wrapped),
+            # motion read-outs (None for methods without a displacement field)
+            "mean_displacement": _f_or_none(r.final.mean_displacement),
+            "max_displacement": _f_or_none(r.final.max_displacement),
+            "phase_explained": _f_or_none(r.final.phase_explained),
         }
         for name in judges:
             rec[f"judge_p_{name}"] = _f(scores.judge_p[name][i])
