@@ -364,14 +364,14 @@ class Interrupted(BaseException):
     it, and not ``KeyboardInterrupt`` so click does not turn it into its own abort message."""
 
     exit_code = 130
-    message = "interrupted (Ctrl-C); nothing was written"
+    message = "interrupted (Ctrl-C); no partial output was left"
 
 
 class Terminated(BaseException):
     """SIGTERM during a command (e.g. ``kill`` or a job scheduler's time limit)."""
 
     exit_code = 143
-    message = "terminated (SIGTERM); nothing was written"
+    message = "terminated (SIGTERM); no partial output was left"
 
 
 @contextmanager

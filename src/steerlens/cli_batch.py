@@ -1,0 +1,191 @@
+"""``steerlens batch``: morph a folder, ImageFolder, manifest or built-in dataset, resumably.
+
+:func:`register` adds the command to the main Typer app (:mod:`steerlens.cli` calls it).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from steerlens.errors import ConfigError
+
+__all__ = ["batch", "register"]
+
+
+def _items(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _numbers(value: str | None, what: str, cast: type = float) -> list:
+    try:
+        return [cast(v) for v in _items(value)]
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated numbers like 1,2; got {value!r}") from None
+
+
+def _resources(value: str | None) -> dict[str, float] | None:
+    if not value:
+        return None
+    out = {}
+    for part in _items(value):
+        name, sep, amount = part.partition("=")
+        try:
+            out[name.strip()] = float(amount) if sep else 1.0
+        except ValueError:
+            raise ConfigError(f"--resources must look like GPU=1,MEM=4e9; got {value!r}") from None
+    return out
+
+
+def _config_fields(pairs: list[str]) -> dict:
+    """``--set KEY=VALUE`` pairs as MorphConfig fields (``VALUE`` parsed as JSON when it can be).
+
+    Examples
+    --------
+    >>> _config_fields(["goal_p=0.8", "padding=zeros"])
+    {'goal_p': 0.8, 'padding': 'zeros'}
+    """
+    import dataclasses
+    import json
+
+    from steerlens.config import MorphConfig
+
+    names = {f.name for f in dataclasses.fields(MorphConfig)} - {"method", "regime", "l2_budget"}
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in names:
+            raise ConfigError(
+                f"--set takes KEY=VALUE with KEY one of {', '.join(sorted(names))}; got {pair!r}"
+            )
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def batch(
+    source: str = typer.Argument(..., metavar="INPUT", help="Folder of images (recursive), ImageFolder (class per sub-folder), .csv/.jsonl manifest (image, target, source columns) or a built-in dataset (mnist, fashion-mnist[:train])."),
+    model: str = typer.Option("efficientnet-lite0", "--model", "-m", help="Driver: built-in name, TorchScript file, module:factory, torchvision:NAME or timm:NAME."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (a rerun resumes it)."),
+    target: str | None = typer.Option(None, "--target", "-t", help="Class name or index, runner-up, all, or manifest (default: the manifest's targets, else runner-up)."),
+    max_targets: int = typer.Option(10, "--max-targets", help="With --target all: at most this many targets per image (most probable first)."),
+    methods: str = typer.Option("csp-phase", "--methods", help="Comma-separated methods."),
+    budgets: str | None = typer.Option(None, "--budgets", help="Comma-separated final pixel-L2 budgets (default: aim at --goal-p)."),
+    regime: str = typer.Option("one-step", "--regime", help="one-step, live, persistent (comma-separated for several)."),
+    frames: int = typer.Option(12, help="Frames per morph (>= 2)."),
+    amplification: str = typer.Option("auto", help="'auto' or comma-separated amplifications."),
+    goal_p: float = typer.Option(0.9, help="Target probability that 'auto' aims for."),
+    normalization: str = typer.Option("global-max", help="global-max | per-scale | motion | none"),
+    color: str = typer.Option("rgb", help="rgb or luminance."),
+    loss: str = typer.Option("nll", help="nll or margin."),
+    amplitude_weight: float = typer.Option(0.5, help="Joint edits: log-amplitude / phase amplification."),
+    amplitude_floor: float = typer.Option(0.01, help="Coefficients below this fraction of their band's peak are not edited."),
+    scales: str | None = typer.Option(None, help="Edit only these CSP scales (0 = finest), e.g. 1,2."),
+    orientations: str | None = typer.Option(None, help="Edit only these orientations, e.g. 0,2."),
+    n_scales: str = typer.Option("auto", help="CSP scales ('auto' or a number)."),
+    n_orientations: int = typer.Option(4, help="CSP orientations."),
+    twidth: int = typer.Option(1, help="CSP transition width."),
+    padding: str = typer.Option("reflect", help="CSP padding."),
+    flow_grid: int = typer.Option(8, help="flow methods: control points per side of the displacement grid."),
+    flow_levels: int = typer.Option(1, help="flow methods: coarse-to-fine grids summed."),
+    flow_padding: str = typer.Option("border", help="flow methods: border, zeros or reflection."),
+    step_size: float | None = typer.Option(None, help="Iterative regimes: amplification per step."),
+    frame_chunk: int = typer.Option(16, help="Frames synthesised and scored per pass."),
+    seed: int = typer.Option(0, help="Random seed."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Any other MorphConfig field as KEY=VALUE (VALUE read as JSON, else text); repeatable."),
+    judges: str | None = typer.Option(None, "--judges", help="Comma-separated judge models scored on source and last frame (never differentiated)."),
+    weights: Path | None = typer.Option(None, help="State-dict file for a module:factory model."),
+    input_size: str | None = typer.Option(None, "--input-size", help="User models: 'H,W' or 'S'."),
+    channels: int | None = typer.Option(None, "--channels", help="User models: 1 or 3."),
+    class_names: Path | None = typer.Option(None, "--class-names", help="User models: one class name per line."),
+    normalize: str | None = typer.Option(None, "--normalize", help="User models: none | imagenet | tflite | 'mean,std'."),
+    layout: str = typer.Option("auto", "--layout", help="Folders: auto, folder or imagefolder."),
+    limit: int | None = typer.Option(None, "--limit", help="Use only the first N images."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Cases per morph_batch call and per chunk."),
+    artefacts: str = typer.Option("final", "--artefacts", help="Per case: none, final (result.json, final.png, source.png) or all (+ GIF, filmstrip, curves, frames.npz)."),
+    workers: int | None = typer.Option(None, "--workers", help="Start a local Dask cluster of N worker processes."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Use a running Dask cluster: tcp://HOST:PORT or a scheduler file."),
+    resources: str | None = typer.Option(None, "--resources", help="Dask resources per chunk, e.g. GPU=1."),
+    device: str = typer.Option("auto", help="Device of each worker: auto (a GPU where the worker has one), cpu, cuda, cuda:N."),
+    threads: int | None = typer.Option(None, "--threads", help="Torch threads per worker (default: all cores in-process, cores/N with --workers, 1 with --scheduler)."),
+    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed case."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun cases recorded as failed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or log lines."),
+) -> None:
+    """Morph every image of INPUT toward its targets; writes results.parquet/.csv, summary.md, cases/."""
+    from steerlens.batch import run_batch
+    from steerlens.cli import _parse_amplification, _parse_size
+    from steerlens.config import MorphConfig
+
+    if device not in ("auto", "cpu") and not device.startswith(("cuda", "mps")):
+        raise ConfigError(f"unknown --device {device!r}; use auto, cpu, cuda or cuda:N")
+    if workers is None and scheduler is None and device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device} requested but CUDA is not available; use --device cpu")
+    try:
+        ns: int | str = int(n_scales) if n_scales != "auto" else "auto"
+    except ValueError:
+        raise ConfigError(f"--n-scales must be 'auto' or a number, got {n_scales!r}") from None
+    fields = {
+        "frames": frames, "amplification": _parse_amplification(amplification),
+        "goal_p": goal_p, "loss": loss, "normalization": normalization,
+        "amplitude_weight": amplitude_weight, "amplitude_floor": amplitude_floor,
+        "scales": _numbers(scales, "--scales", int) or None,
+        "orientations": _numbers(orientations, "--orientations", int) or None,
+        "n_scales": ns, "n_orientations": n_orientations, "twidth": twidth, "padding": padding,
+        "color": color, "flow_grid": flow_grid, "flow_levels": flow_levels,
+        "flow_padding": flow_padding, "step_size": step_size, "chunk_size": frame_chunk,
+        "seed": seed,
+    }
+    fields.update(_config_fields(set_ or []))  # --set wins over the named flags
+    cfg = MorphConfig(**fields).validate()
+    options = {"input_size": _parse_size(input_size), "channels": channels,
+               "class_names": class_names, "normalize": normalize}
+    echo = (lambda m: None) if quiet else (lambda m: typer.echo(m, err=True))
+    command = "steerlens " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
+    try:
+        report = run_batch(
+            source, model, out, target=target, max_targets=max_targets,
+            methods=_items(methods), regimes=_items(regime),
+            budgets=_numbers(budgets, "--budgets") or [None], config=cfg,
+            weights=None if weights is None else str(weights), model_options=options,
+            judges=_items(judges), layout=layout, limit=limit, batch_size=batch_size,
+            artefacts=artefacts, workers=workers, scheduler=scheduler,
+            resources=_resources(resources), device=device, threads=threads,
+            fail_fast=fail_fast, retry_failed=retry_failed, progress=not quiet, echo=echo,
+            command=command,
+        )
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt) or type(e).__name__ in ("Interrupted", "Terminated"):
+            # the CLI's SIGINT/SIGTERM exceptions: finished cases and the table are on disk
+            typer.echo(f"stopped: finished cases are recorded in {out} (results.parquet is up to "
+                       "date); rerun the same command to resume", err=True)
+        raise
+    if not quiet:
+        typer.echo(
+            f"{report.cases} cases ({report.new} new, {report.cases - report.pending} already done, "
+            f"{report.failed} failed) in {report.runtime_s:.1f} s; wrote {out}/results.parquet, "
+            "results.csv and summary.md"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``batch`` to the ``steerlens`` command line.
+
+    Examples
+    --------
+    >>> import typer
+    >>> app = typer.Typer()
+    >>> register(app)
+    >>> [c.name for c in app.registered_commands]
+    ['batch']
+    """
+    app.command("batch")(batch)
