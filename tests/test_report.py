@@ -98,7 +98,7 @@ def test_comparison_view_and_html(saved):
     assert f"mean {last['mean_displacement']:.2f} px" in phase.arrows_note
     assert f"explains {100 * last['phase_explained']:.0f} % of the phase change" in phase.arrows_note
     html = report_html([saved["compare"], saved["morph"]])
-    assert html.count('<section class="morph') == 6
+    assert html.count('<section class="morph') == len(compare) + 1  # + the single morph
     assert html.count('<svg class="arrows"') == len(with_field) + 1  # + the csp-phase morph
     assert html.count('class="compare scrub-group"') == 1
     assert f"shared pixel L2 budget {view.budget:.4g}" in html

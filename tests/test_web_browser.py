@@ -207,14 +207,16 @@ def test_app_bad_target_shows_one_line(page: Page, server):
 # ----------------------------------------------------------------------------- reports
 def test_report_comparison_scrubs_together(page: Page, compare_report, shots):
     page.goto(compare_report.as_uri())
+    from steerlens.config import SIDE_BY_SIDE_METHODS
+
     group = page.locator("section.compare")
-    assert group.locator(".morph").count() == 5
+    assert group.locator(".morph").count() == len(SIDE_BY_SIDE_METHODS)
     markers0 = group.locator("svg.curves .marker").evaluate_all("ms => ms.map(m => m.getAttribute('x1'))")
     slider = group.locator(".scrubber .slider")
     slider.focus()
     page.keyboard.press("End")
     frames = group.locator(".morph").evaluate_all("ms => ms.map(m => m.dataset.frame)")
-    assert frames == ["5"] * 5
+    assert frames == ["5"] * len(SIDE_BY_SIDE_METHODS)
     markers1 = group.locator("svg.curves .marker").evaluate_all("ms => ms.map(m => m.getAttribute('x1'))")
     assert all(float(b) > float(a) for a, b in zip(markers0, markers1, strict=True))
     # the arrows of a phase edit can be hidden
