@@ -126,7 +126,9 @@ def to_results(problem: MorphProblem, traj: Trajectory, regime: str) -> list[Mor
             for a, pt, ps, k, l2, dphi, wrapped, md, xd, ex in cols
         ]
         res = MorphResult(
-            frames=traj.frames[idx.to(traj.frames.device), i].detach().cpu(),
+            # every frame kept: a view (no copy of the (K, C, H, W) block), as before the refactor
+            frames=(traj.frames[:, i] if n == traj.frames.shape[0] and not traj.subsample
+                    else traj.frames[idx.to(traj.frames.device), i]).detach().cpu(),
             source=problem.x0[i].detach().cpu(),
             amplifications=[sc.amplification for sc in scores],
             scores=scores,
