@@ -29,7 +29,7 @@ import time
 import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,7 @@ class Settings:
     warmup: int = 1
     threads: int | None = None
     memory: bool = True
+    method: str = "csp-phase"
 
     def __post_init__(self) -> None:
         if self.repeats is None:
@@ -271,9 +272,12 @@ def amplification_list(frames: int) -> list[float]:
     return [float(v) for v in np.linspace(0.0, MAX_PHASE, frames)]
 
 
-def morph_config(case: MorphCase, regime: str = "one-step") -> MorphConfig:
-    """The csp-phase config of a case, explicit amplification list, default chunking."""
-    return MorphConfig(method="csp-phase", amplification=amplification_list(case.frames), regime=regime)
+def morph_config(case: MorphCase, regime: str = "one-step", method: str = "csp-phase") -> MorphConfig:
+    """The config of a case (csp-phase unless told), explicit amplification list, default chunking.
+
+    For ``flow`` the same list is in pixels of displacement (0..3 px), a realistic motion range.
+    """
+    return MorphConfig(method=method, amplification=amplification_list(case.frames), regime=regime)
 
 
 def classifier_floor(model: Classifier, x: Tensor, target: Tensor, frames: int, chunk_size: int,
@@ -310,9 +314,9 @@ class MorphBench:
         channels = self.model.channels
         self.x = sample_images(case.batch, channels, case.size, device)
         self.target = torch.full((case.batch,), 1, dtype=torch.long, device=device)
-        self.one_step = morph_config(case)
-        self.live = morph_config(case, "live")
-        self.persistent = morph_config(case, "persistent")
+        self.one_step = morph_config(case, method=settings.method)
+        self.live = morph_config(case, "live", settings.method)
+        self.persistent = morph_config(case, "persistent", settings.method)
 
     def run(self, variant: str) -> Any:
         """Run ``morph``, ``live``, ``persistent``, ``floor`` or ``floor-reuse`` once.
@@ -754,6 +758,14 @@ def markdown(report: dict[str, Any]) -> str:
                            "backward through the pyramid); `render_frames` is band edits + synthesis + clip "
                            "(`edited_bands` alone is part of it); `classify_frames` scores frames "
                            "1..K-1; `floor_*` are the floor's two parts (K forwards)."), ""]
+    if report.get("morph_flow"):
+        lines += ["## flow (displacement grid + warp) vs classifier floor", "",
+                  "| case | morph ms | floor ms | overhead ratio | ratio vs floor K-1 |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['case']} | {r['morph_ms']} | {r['floor_ms']} | {r['overhead_ratio']} | "
+                  f"{r.get('overhead_ratio_vs_floor_reuse', '')} |" for r in report["morph_flow"]]
+        lines += ["", (f"Goal: <= {GOALS['morph_overhead_ratio_cpu_max']} (issue 10: a one-step "
+                       "flow morph is one gradient plus K warps and K classifier forwards)."), ""]
     if report.get("live"):
         lines += ["## One-step vs the iterative regimes (live, persistent), same number of frames", "",
                   "| case | one-step ms | live ms | live / one-step | persistent ms | persistent / one-step |",
@@ -787,7 +799,7 @@ def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     return json_path, md_path
 
 
-def run_all(settings: Settings, sections: tuple[str, ...] = ("csp", "morph", "live", "memory"),
+def run_all(settings: Settings, sections: tuple[str, ...] = ("csp", "morph", "flow", "live", "memory"),
             command: str | None = None,
             checkpoint: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
     """Run the selected benchmark sections and return the full report dict.
@@ -849,6 +861,11 @@ def run_all(settings: Settings, sections: tuple[str, ...] = ("csp", "morph", "li
         if live:
             report["live"] = live
         done()
+    if "flow" in sections:  # the motion lens's flow method on the headline case (issue 10)
+        lite0 = [c for c in morph_cases(settings) if c.model == "efficientnet-lite0"]
+        report["morph_flow"], _ = bench_morph(replace(settings, method="flow"), device, live=False,
+                                              cases=lite0, skipped=skipped)
+        done()
     if "memory" in sections and settings.memory:
         report["memory"] = bench_memory(settings, device, skipped=skipped)
     return done()
@@ -863,8 +880,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--channels-last", action="store_true", help="classifier in channels_last layout")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per comparison")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    p.add_argument("--sections", default="csp,morph,live,memory",
-                   help="comma-separated subset of csp,morph,live,memory")
+    p.add_argument("--sections", default="csp,morph,flow,live,memory",
+                   help="comma-separated subset of csp,morph,flow,live,memory")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
     p.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
