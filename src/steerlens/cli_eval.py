@@ -84,6 +84,7 @@ def experiment(
     name: str = typer.Argument(..., help="mnist | fashion-mnist | synthetic | sweep"),
     sources: int | None = typer.Option(None, "--sources", help="Held-out sources per dataset (default: the protocol's)."),
     budgets: str | None = typer.Option(None, "--budgets", help="Comma-separated final pixel L2 budgets, e.g. 1,2."),
+    absolute_budgets: bool = typer.Option(False, "--absolute-budgets", help="synthetic: read --budgets as pixel L2, not as multiples of each family's true change."),
     methods: str | None = typer.Option(None, "--methods", help="Comma-separated methods (default: pixel, fourier-phase, csp-phase, csp-amplitude, csp-joint)."),
     regimes: str | None = typer.Option(None, "--regimes", help="Any of one-step, persistent, live (comma-separated)."),
     drivers: str | None = typer.Option(None, "--drivers", help="standard and/or robust."),
@@ -108,6 +109,8 @@ def experiment(
                      ("datasets", _csv(datasets))):
         if val is not None:
             updates[key] = val
+    if absolute_budgets:
+        updates["relative_budgets"] = False
     if live_sources is not None:
         if live_sources < 1:
             raise ConfigError(f"--live-sources must be at least 1, got {live_sources}")
