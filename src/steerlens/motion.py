@@ -22,7 +22,10 @@ authors' revision names as the cause of interference artefacts (ghosted, doubled
 direction; it is rendered as a warp (the flow transform), so every band moves consistently by
 construction. Rendering the same field back as per-band phase shifts ``-omega . d`` was the other
 option; it re-introduces phase wrapping at fine scales once ``|omega . d| > pi`` (about 2 px at the
-finest scale), which a warp does not have (``results/checks/csp_motion_rendering.py`` measures both).
+finest scale), which a warp does not have. Measured on 100 held-out MNIST digits, one-step
+(``results/checks/csp_motion_rendering.md``): at L2 = 4 the two are even (driver 33 vs 32, both
+judges 9 vs 11) but the warp keeps more structure (SSIM 0.78 vs 0.69); at L2 = 6 the phase
+rendering has 37 % of its phases past pi and falls to 17 / 2 against the warp's 53 / 19.
 """
 
 from __future__ import annotations
