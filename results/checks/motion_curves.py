@@ -32,7 +32,10 @@ def load(folder: Path) -> dict[str, dict[tuple[str, str, float], list[dict]]]:
     for line in (folder / "cases.jsonl").read_text().splitlines():
         rec = json.loads(line)
         if rec.get("kind", "sample") == "sample":
-            groups[rec["driver"]][(rec["method"], rec["regime"], float(rec["budget"]))].append(rec)
+            # one set of curves per dataset and driver (the synthetic experiment has three datasets)
+            name = rec["driver"] if rec["dataset"] in ("mnist", "fashion-mnist") else \
+                f"{rec['dataset']}-{rec['driver']}"
+            groups[name][(rec["method"], rec["regime"], float(rec["budget"]))].append(rec)
     return groups
 
 
