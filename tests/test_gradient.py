@@ -7,8 +7,8 @@ import itertools
 import pytest
 import torch
 
-from steerlens.gradient import coefficient_gradient, edit_direction, target_loss
 from steerlens.config import MorphConfig
+from steerlens.gradient import coefficient_gradient, edit_direction, target_loss
 from steerlens.models.base import Classifier
 from steerlens.transforms import make_transform
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from steerlens.config import MorphConfig
 from steerlens.api import compare, morph, morph_batch
+from steerlens.config import MorphConfig
 from steerlens.schedule import search_amplification
 
 

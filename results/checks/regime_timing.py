@@ -13,10 +13,10 @@ warnings.simplefilter("ignore")
 
 import torch
 
-from steerlens.data.mnist import load_mnist
-from steerlens.config import MorphConfig
-from steerlens.models import load_model
 from steerlens.api import morph_batch
+from steerlens.config import MorphConfig
+from steerlens.data.mnist import load_mnist
+from steerlens.models import load_model
 
 torch.set_num_threads(2)
 model = load_model("mnist-cnn")
