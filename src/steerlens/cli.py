@@ -159,6 +159,24 @@ def _load(model: str, weights: Path | None, device, quiet: bool, input_size: str
     return load_model(model, weights=weights, device=device, progress=not quiet, **extra)
 
 
+def _model_and_image(image: Path, model: str, weights: Path | None, device, quiet: bool,
+                     input_size: str | None, channels: int | None, class_names: Path | None,
+                     normalize: str | None, max_pixels: int, video: bool):
+    """The image's header and PyAV (for ``--video``) are checked before the model loads; then the
+    model, and the image sized for it."""
+    from steerlens.data.images import inspect_image, load_image
+
+    inspect_image(image, max_pixels=max_pixels)
+    if video:
+        from steerlens.render.video import require_av
+
+        require_av()
+    clf = _load(model, weights, device, quiet, input_size, channels, class_names, normalize, max_pixels)
+    x = load_image(image, size=clf.input_size, channels=clf.channels, min_size=8,
+                   max_pixels=max_pixels)
+    return clf, x
+
+
 # ----------------------------------------------------------------------------- commands
 @app.command()
 def morph(
@@ -194,7 +212,6 @@ def morph(
     """Morph IMAGE toward --target and write GIF, filmstrip, curves, frames.npz and result.json."""
     from steerlens.api import morph as run_morph
     from steerlens.config import MorphConfig
-    from steerlens.data.images import inspect_image, load_image
 
     # every check that needs no model comes first, so a bad flag never waits for a model to load
     dev = _setup(quiet, seed, device)
@@ -205,14 +222,8 @@ def morph(
         regime=regime, normalization=normalization, color=color, loss=loss, seed=seed,
         flow_grid=flow_grid, flow_levels=flow_levels, flow_padding=flow_padding,
     ).validate(max_frames=max_frames)
-    inspect_image(image, max_pixels=max_pixels)
-    if video:
-        from steerlens.render.video import require_av
-
-        require_av()
-    clf = _load(model, weights, dev, quiet, input_size, channels, class_names, normalize, max_pixels)
-    x = load_image(image, size=clf.input_size, channels=clf.channels, min_size=8,
-                   max_pixels=max_pixels)
+    clf, x = _model_and_image(image, model, weights, dev, quiet, input_size, channels, class_names,
+                              normalize, max_pixels, video)
     _echo(f"morphing {image} with {clf.name} toward {target!r} ({method}, {regime})")
     res = run_morph(clf, x, target, config=cfg, device=dev)
     res.settings["image"] = str(image)
@@ -253,7 +264,6 @@ def compare(
     """Run all methods on IMAGE, each taken to the same final pixel L2; one filmstrip and one table."""
     from steerlens.api import compare as run_compare
     from steerlens.config import MorphConfig
-    from steerlens.data.images import inspect_image, load_image
 
     dev = _setup(quiet, seed, device)
     _check_out_dir(out)
@@ -265,14 +275,8 @@ def compare(
                     seed=seed).validate(max_frames=max_frames)
     if len(set(names)) != len(names):
         raise ConfigError(f"--methods names a method twice in {methods!r}; list each once")
-    inspect_image(image, max_pixels=max_pixels)
-    if video:
-        from steerlens.render.video import require_av
-
-        require_av()
-    clf = _load(model, weights, dev, quiet, input_size, channels, class_names, normalize, max_pixels)
-    x = load_image(image, size=clf.input_size, channels=clf.channels, min_size=8,
-                   max_pixels=max_pixels)
+    clf, x = _model_and_image(image, model, weights, dev, quiet, input_size, channels, class_names,
+                              normalize, max_pixels, video)
     _echo(f"comparing {len(names)} methods on {image} toward {target!r}")
     results = run_compare(clf, x, target, names, l2_budget=budget, frames=frames,
                           goal_p=goal_p, color=color, seed=seed, device=dev)
