@@ -134,6 +134,10 @@ def test_csp_phase_frames_report_their_phase_consistency(mnist_model, mnist_spli
     assert all(e is not None and 0 <= e <= 1 for e in explained)
     assert max(explained) - min(explained) < 1e-6  # one-step: the same edit, scaled
     assert res.displacement is not None
+    off = steerlens.morph(mnist_model, mnist_split.x_test[0], 8, "csp-phase", l2_budget=2.0,
+                          phase_consistency=False)
+    assert off.displacement is None and off.final.phase_explained is None
+    assert torch.equal(off.frames, res.frames)  # a read-out only: the morph itself is unchanged
     pixel = steerlens.morph(mnist_model, mnist_split.x_test[0], 8, "pixel", l2_budget=2.0)
     assert pixel.displacement is None and pixel.final.phase_explained is None
 

@@ -196,6 +196,7 @@ def morph(
     flow_levels: int = typer.Option(1, help="flow: coarse-to-fine grids summed (1 = one grid)."),
     flow_padding: str = typer.Option("border", help="flow / csp-motion: border | zeros | reflection (what the warp reads outside the image)."),
     gif_arrows: bool = typer.Option(False, "--gif-arrows", help="Draw the displacement field on the GIF's frames (methods with one)."),
+    phase_consistency: bool = typer.Option(True, "--phase-consistency/--no-phase-consistency", help="CSP phase edits: fit the displacement field that best explains each frame's phase change (a few ms)."),
     weights: Path | None = typer.Option(None, help="State-dict file for a module:factory model."),
     input_size: str | None = InputSizeOpt,
     channels: int | None = ChannelsOpt,
@@ -221,6 +222,7 @@ def morph(
         method=method, frames=frames, amplification=amps, goal_p=goal_p, l2_budget=budget,
         regime=regime, normalization=normalization, color=color, loss=loss, seed=seed,
         flow_grid=flow_grid, flow_levels=flow_levels, flow_padding=flow_padding,
+        phase_consistency=phase_consistency,
     ).validate(max_frames=max_frames)
     clf, x = _model_and_image(image, model, weights, dev, quiet, input_size, channels, class_names,
                               normalize, max_pixels, video)

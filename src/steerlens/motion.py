@@ -234,11 +234,15 @@ class MotionReadout:
         self.fit = fit
 
     @classmethod
-    def for_direction(cls, transform, direction, grid: int) -> MotionReadout | None:
-        """A read-out for edits of ``direction``'s coefficients, or ``None`` if they have no field."""
+    def for_direction(cls, transform, direction, grid: int, phase_fit: bool = True
+                      ) -> MotionReadout | None:
+        """A read-out for edits of ``direction``'s coefficients, or ``None`` if they have no field
+        (or, with ``phase_fit=False``, if the field would need the phase fit)."""
         coeffs = direction.coeffs
         if getattr(transform, "name", None) == "flow":
             return cls(coeffs.image_shape, None)
+        if not phase_fit:
+            return None
         is_csp = bool(coeffs.band_info) and "scale" in coeffs.band_info[0]
         phase_edited = any(p is not None for p, c in zip(direction.phase, coeffs.bands)
                            if c.is_complex())

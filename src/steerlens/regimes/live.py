@@ -41,7 +41,7 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
     ones = torch.ones(1, b, device=x0.device)
     traj_dphi, traj_wrap = [torch.zeros(b, device=x0.device)], [torch.zeros(b, device=x0.device)]
     # a re-analysed frame has no fixed reference phase: only warps (flow) get a field here
-    readout = MotionReadout.for_direction(transform, d0, cfg.flow_grid) \
+    readout = MotionReadout.for_direction(transform, d0, cfg.flow_grid, cfg.phase_consistency) \
         if getattr(transform, "name", None) == "flow" else None
     motion = MotionTrack(readout, d0)
     active = torch.ones(b, dtype=torch.bool, device=x0.device)

@@ -85,7 +85,8 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
         lengths=torch.full((b,), k - 1), stop_reason=stop_reason, overshoot=overshoot,
         per_image_settings=per_image,
     )
-    readout = MotionReadout.for_direction(transform, direction, cfg.flow_grid)
+    readout = MotionReadout.for_direction(transform, direction, cfg.flow_grid,
+                                          cfg.phase_consistency)
     if readout is not None:  # fields scale linearly with the amplification along a one-step path
         field, explained = readout(direction.phase)
         mean, peak = field_magnitude_stats(field)

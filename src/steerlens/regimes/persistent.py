@@ -180,7 +180,8 @@ def persistent_trajectory(
     cum = [torch.zeros(b, device=x0.device)]
     ones = torch.ones(1, b, device=x0.device)
     traj_dphi, traj_wrap = [torch.zeros(b, device=x0.device)], [torch.zeros(b, device=x0.device)]
-    motion = MotionTrack(MotionReadout.for_direction(transform, first, config.flow_grid), first)
+    motion = MotionTrack(MotionReadout.for_direction(transform, first, config.flow_grid,
+                                                     config.phase_consistency), first)
     active = torch.ones(b, dtype=torch.bool, device=x0.device)
     taken = torch.zeros(b, dtype=torch.long, device=x0.device)
     reached = torch.zeros(b, dtype=torch.bool, device=x0.device)
