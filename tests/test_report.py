@@ -226,3 +226,17 @@ def test_arrow_cells_match_the_core_arrows(shape):
     field = np.random.default_rng(0).normal(size=shape).astype(np.float32)
     for ours, core in zip(arrow_grid(field), core_grid(torch.from_numpy(field)), strict=True):
         np.testing.assert_allclose(ours, np.asarray(core), atol=1e-6)
+
+
+def test_experiment_report_reads_a_torn_journal_without_changing_it(tmp_path):
+    """A running or killed experiment's cases.jsonl may end in a torn line: the report skips it and
+    leaves the file as it is (the experiment repairs its own journal when it resumes)."""
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    recs = [{"key": f"mnist|standard|one-step|L2=2|pixel|default|test-000{i}", "method": "pixel",
+             "budget": 2.0, "driver_success": bool(i), "l2": 2.0} for i in range(2)]
+    raw = "".join(json.dumps(r) + "\n" for r in recs) + '{"key": "mnist|torn'
+    (folder / "cases.jsonl").write_text(raw)
+    (view,) = collect([folder])
+    assert view.kind == "table" and len(view.rows) == 2
+    assert (folder / "cases.jsonl").read_text() == raw

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from steerlens.errors import ConfigError
+from steerlens.journal import read_jsonl
 from steerlens.outputs import TMP_PREFIX, atomic_dir, dumps_json, write_json
 
 __all__ = ["COLUMNS", "BatchStore", "sort_key"]
@@ -142,18 +143,9 @@ class BatchStore:
         """Read the journal; returns the number of cases recorded (torn lines are dropped)."""
         self.rows.clear()
         self.torn = 0
-        if not self.journal.is_file():
-            return 0
-        for line in self.journal.read_bytes().splitlines():
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                self.torn += 1
-                continue
-            if isinstance(row, dict) and "case_key" in row and "status" in row:
-                self.rows[row["case_key"]] = row
-            else:
-                self.torn += 1
+        found = read_jsonl(self.journal, "case_key", required=("status",))
+        self.rows.update(found.records)
+        self.torn = found.dropped
         return len(self.rows)
 
     def done(self, key: str, artefacts: str, retry_failed: bool = False) -> bool:

@@ -14,12 +14,12 @@ rewritten without it (atomically) before anything is appended.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from steerlens.journal import read_jsonl
 from steerlens.outputs import dumps_json, write_text_atomic
 
 __all__ = ["BatchLog", "CaseStore", "JsonlJournal", "batch_id", "case_key"]
@@ -68,25 +68,11 @@ class JsonlJournal:
     def __init__(self, path: str | Path, id_field: str) -> None:
         self.path = Path(path)
         self.id_field = id_field
-        self.records: dict[str, dict[str, Any]] = {}
-        self.dropped = 0
-        if not self.path.is_file():
-            return
-        good: list[str] = []
-        raw = self.path.read_bytes()
-        # a torn or foreign line may not even be UTF-8: it is dropped like any other bad line
-        for line in raw.decode("utf-8", errors="replace").splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                rec = None
-            if isinstance(rec, dict) and isinstance(rec.get(id_field), str):
-                self.records[rec[id_field]] = rec
-                good.append(line)
-            elif line.strip():
-                self.dropped += 1
-        if self.dropped or (good and not raw.endswith(b"\n")):
-            write_text_atomic(self.path, "".join(g + "\n" for g in good))
+        found = read_jsonl(self.path, id_field)
+        self.records: dict[str, dict[str, Any]] = found.records
+        self.dropped = found.dropped
+        if found.dropped or (found.lines and not found.ends_with_newline):
+            write_text_atomic(self.path, "".join(line + "\n" for line in found.lines))
 
     def __contains__(self, key: object) -> bool:
         return key in self.records

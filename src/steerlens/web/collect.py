@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from steerlens.errors import ConfigError
+from steerlens.journal import read_jsonl
 from steerlens.web.arrows import field_arrows
 from steerlens.web.mdtables import read_md_tables
 from steerlens.web.views import (
@@ -392,12 +393,8 @@ def load_batch(folder: Path, view_id: str, max_rows: int) -> TableView:
 
 def load_experiment(folder: Path, view_id: str, max_rows: int) -> TableView:
     """The cases of a ``steerlens experiment`` folder, its summary tables and figures."""
-    records = []
-    with (folder / "cases.jsonl").open() as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                records.append(json.loads(line))
+    # read-only and tolerant of a torn last line (an experiment that is running or was killed)
+    records = list(read_jsonl(folder / "cases.jsonl", "key").records.values())
     keys = [c for c in EXPERIMENT_COLUMNS + EXTRA_COLUMNS if any(c[0] in r for r in records[:50])]
     columns = [Column(k, label, kind) for k, label, kind in keys]
     rows = []
