@@ -23,7 +23,6 @@ from steerlens.gradient import edit_direction
 from steerlens.models.base import Classifier
 from steerlens.regimes import MorphProblem, run_regime
 from steerlens.result import MorphResult
-from steerlens.transforms import make_transform
 from steerlens.transforms.base import Transform
 from steerlens.validation import check_images, check_memory, check_targets, estimate_morph_bytes
 
@@ -31,21 +30,8 @@ __all__ = ["build_transform", "compare", "morph", "morph_batch", "prepare_image"
 
 
 def build_transform(config: MorphConfig, channels: int) -> Transform:
-    """The transform a config asks for (luminance mode only applies to RGB images)."""
-    color = config.color if channels == 3 else "rgb"
-    if config.transform_name == "flow":
-        return make_transform("flow", grid=config.flow_grid, levels=config.flow_levels,
-                              padding=config.flow_padding)
-    if config.transform_name == "csp":
-        return make_transform(
-            "csp",
-            color=color,
-            scales=config.n_scales,
-            orientations=config.n_orientations,
-            twidth=config.twidth,
-            padding=config.padding,
-        )
-    return make_transform(config.transform_name, color=color)
+    """The transform a config asks for (:meth:`MorphConfig.make_transform`)."""
+    return config.make_transform(channels)
 
 
 def prepare_image(image: Any, model: Classifier, device: torch.device) -> Tensor:

@@ -223,6 +223,27 @@ class MorphConfig:
             raise ConfigError("amplitude floor must be in [0, 1)")
         return self
 
+    def make_transform(self, channels: int):
+        """The transform this config asks for, for images with ``channels`` channels (luminance
+        mode only applies to RGB; a flow warp always moves every channel).
+
+        Examples
+        --------
+        >>> MorphConfig(method="flow", flow_grid=6).make_transform(3)
+        FlowTransform(grid=6, levels=1, padding='border')
+        """
+        from steerlens.transforms import make_transform
+
+        color = self.color if channels == 3 else "rgb"
+        if self.transform_name == "flow":
+            return make_transform("flow", grid=self.flow_grid, levels=self.flow_levels,
+                                  padding=self.flow_padding)
+        if self.transform_name == "csp":
+            return make_transform("csp", color=color, scales=self.n_scales,
+                                  orientations=self.n_orientations, twidth=self.twidth,
+                                  padding=self.padding)
+        return make_transform(self.transform_name, color=color)
+
     @property
     def transform_name(self) -> str:
         """``csp``, ``fourier`` or ``pixel``."""

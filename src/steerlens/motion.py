@@ -187,7 +187,6 @@ def motion_direction(model, transform, x: Tensor, target: Tensor, config: MorphC
     ``transform`` is the morph's :class:`~steerlens.transforms.flow.FlowTransform`; ``coeffs`` its
     current coefficients (the source's when ``None``).
     """
-    from steerlens.api import build_transform
     from steerlens.gradient import EditDirection, edit_direction
 
     if coeffs is None:
@@ -196,7 +195,7 @@ def motion_direction(model, transform, x: Tensor, target: Tensor, config: MorphC
     with torch.no_grad():
         current = transform.synthesize(coeffs).clamp(0, 1)
     csp_cfg = replace(config, method="csp-phase", normalization="global-max")
-    csp = build_transform(csp_cfg, current.shape[1])
+    csp = csp_cfg.make_transform(current.shape[1])
     d_csp = edit_direction(model, csp, current, target, csp_cfg, source=source, validate=validate)
     fit = PhaseMotionFit.build(d_csp.coeffs, d_csp.edited_mask, transform.grid)
     g, explained = fit.solve(d_csp.phase)

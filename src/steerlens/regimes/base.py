@@ -198,9 +198,10 @@ class MotionTrack:
         b = first.unit.shape[0]
         zeros = torch.zeros(b, device=first.unit.device)
         self.mean, self.peak = [zeros], [zeros]
-        expl = first.motion_explained
-        self.explained = [expl if expl is not None else zeros] if readout.fit is not None or \
-            expl is not None else None
+        # an explained share exists for CSP phase fits and for csp-motion's own fit; plain flow has none
+        has_share = readout.fit is not None or first.motion_explained is not None
+        start = first.motion_explained if first.motion_explained is not None else zeros
+        self.explained = [start] if has_share else None
         self.field: Tensor | None = None
 
     def step(self, edit: list[Tensor | None], explained: Tensor | None, active: Tensor) -> None:
