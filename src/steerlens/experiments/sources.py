@@ -249,7 +249,7 @@ def select_sources(
 def load_driver(dataset: str, driver: str, split: Split | None = None, progress: bool = True) -> Classifier:
     """The driver model (gradient source) of a dataset: ``standard`` or ``robust`` CNN.
 
-    Trained and cached on first use (:func:`steerlens.models.training.get_or_train`).
+    Shipped in the package, or trained and cached (:func:`steerlens.models.training.get_or_train`).
     """
     from steerlens.models.training import get_or_train
 

