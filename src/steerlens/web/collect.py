@@ -10,29 +10,33 @@ What a folder holds decides what it becomes:
 - anything else (the demo gallery, a ``steerlens batch`` folder, any tree of saved morphs): every
   comparison found in it, and one table of the morphs found in it (``result.json`` files),
   joined with the rows of a ``results.csv`` beside them where one names their folders.
+
+Every file is read through one :class:`~steerlens.web.confine.Confined` reader: only inside the
+folders given, only regular files, each up to a cap; a path named in ``compare.json`` or
+``results.csv`` that leads elsewhere is refused.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
-import json
+import io
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from steerlens.errors import ConfigError
 from steerlens.journal import read_jsonl
 from steerlens.web.arrows import field_arrows
-from steerlens.web.mdtables import read_md_tables
+from steerlens.web.confine import TABLE_MAX_BYTES, Confined
+from steerlens.web.encode import image_data_uri
+from steerlens.web.mdtables import parse_md_tables
+from steerlens.web.saved import read_frames, read_manifest
 from steerlens.web.views import (
     CaseRow,
     Column,
     CompareView,
     MorphView,
+    SummaryTable,
     TableView,
     morph_view,
     slug,
@@ -97,7 +101,8 @@ def collect(paths: Iterable[str | Path], max_rows: int = MAX_ROWS) -> list[View]
     Raises
     ------
     ConfigError
-        A path does not exist, is not a folder, or holds no saved result.
+        A path does not exist, is not a folder, or holds no saved result; a file is damaged, not a
+        regular file, too large, or reached through a path that leaves ``paths``.
 
     Examples
     --------
@@ -106,13 +111,15 @@ def collect(paths: Iterable[str | Path], max_rows: int = MAX_ROWS) -> list[View]
     'CompareView'
     """
     views: list[View] = []
-    for i, p in enumerate(paths):
-        folder = Path(p)
+    folders = [Path(p) for p in paths]
+    for folder in folders:
         if not folder.exists():
             raise ConfigError(f"{folder} does not exist; pass a folder of saved results")
         if not folder.is_dir():
             raise ConfigError(f"{folder} is not a folder; pass the folder a command wrote")
-        found = list(_collect_folder(folder, f"r{i}", max_rows))
+    reader = Confined(folders)
+    for i, folder in enumerate(folders):
+        found = list(_collect_folder(folder, f"r{i}", max_rows, reader))
         if not found:
             raise ConfigError(
                 f"{folder} holds no saved results (no result.json, compare.json or cases.jsonl); "
@@ -122,112 +129,81 @@ def collect(paths: Iterable[str | Path], max_rows: int = MAX_ROWS) -> list[View]
     return views
 
 
-def _collect_folder(folder: Path, prefix: str, max_rows: int) -> Iterator[View]:
-    if (folder / "compare.json").is_file():
-        yield load_compare(folder, prefix)
-    elif (folder / "result.json").is_file():
-        yield load_morph(folder, prefix)
-    elif (folder / "batch.json").is_file() and (folder / "results.csv").is_file():
-        yield load_batch(folder, prefix, max_rows)
-    elif (folder / "cases.jsonl").is_file():
-        yield load_experiment(folder, prefix, max_rows)
+def _collect_folder(folder: Path, prefix: str, max_rows: int, reader: Confined) -> Iterator[View]:
+    # what a folder holds decides what it becomes; whether each file may be read is the reader's
+    has = reader.exists
+    if has(folder / "compare.json"):
+        yield load_compare(folder, prefix, reader=reader)
+    elif has(folder / "result.json"):
+        yield load_morph(folder, prefix, reader=reader)
+    elif has(folder / "batch.json") and has(folder / "results.csv"):
+        yield load_batch(folder, prefix, max_rows, reader=reader)
+    elif has(folder / "cases.jsonl"):
+        yield load_experiment(folder, prefix, max_rows, reader=reader)
     else:
         compares = sorted(p.parent for p in folder.rglob("compare.json"))
         for j, c in enumerate(compares):
-            yield load_compare(c, f"{prefix}-c{j}", title=str(c.relative_to(folder)))
+            yield load_compare(c, f"{prefix}-c{j}", title=str(c.relative_to(folder)), reader=reader)
         morphs = sorted(
             p.parent
             for p in folder.rglob("result.json")
             if not any(c in p.parents for c in compares)
         )
         if morphs:
-            yield load_morph_set(folder, morphs, prefix, max_rows)
+            yield load_morph_set(folder, morphs, prefix, max_rows, reader=reader)
 
 
 # ----------------------------------------------------------------------------- one morph
-@dataclass
-class SavedFrames:
-    """The images of a saved morph, the frame each shows, and the last frame's displacement."""
-
-    images: np.ndarray  # (N, H, W, C) uint8
-    index: list[int] | None  # None: every frame, in order
-    displacement: np.ndarray | None = None  # (2, H, W) pixels
-
-
-def read_frames(folder: Path, n_scores: int) -> SavedFrames:
-    """Saved images of a morph, from ``frames.npz``; else ``source.png`` + ``final.png`` (a batch
-    with ``--artefacts final``: frames 0 and K-1); else the frames of ``morph.gif`` (with their
-    caption strip)."""
-    npz = folder / "frames.npz"
-    if npz.is_file():
-        with np.load(npz, allow_pickle=False) as data:
-            key = "frames_uint8" if "frames_uint8" in data else "frames_float32"
-            field = np.asarray(data["displacement"]) if "displacement" in data else None
-            return SavedFrames(np.asarray(data[key]), None, field)
-    if (folder / "source.png").is_file() and (folder / "final.png").is_file():
-        from PIL import Image
-
-        pair = []
-        for name in ("source.png", "final.png"):
-            with Image.open(folder / name) as img:
-                arr = np.asarray(img.convert("L" if img.mode in ("L", "I", "I;16", "1") else "RGB"))
-            pair.append(arr[..., None] if arr.ndim == 2 else arr)
-        return SavedFrames(np.stack(pair), [0, max(n_scores - 1, 0)])
-    gif = folder / "morph.gif"
-    if gif.is_file():
-        from steerlens.render import read_gif_frames
-
-        return SavedFrames(read_gif_frames(gif), None)
-    raise ConfigError(
-        f"{folder} has result.json but no frames.npz, final.png or morph.gif; re-run the morph"
-    )
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """``result.json`` of a saved morph, with a one-line error if it is not valid JSON."""
-    try:
-        return json.loads((folder / "result.json").read_text())
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read {folder / 'result.json'} ({e}); re-run the morph") from None
-
-
 def load_morph(
     folder: Path, view_id: str, title: str | None = None, files: dict[str, str] | None = None,
-    manifest: dict[str, Any] | None = None,
+    manifest: dict[str, Any] | None = None, reader: Confined | None = None,
 ) -> MorphView:
     """The view of one saved morph folder (``result.json`` + ``frames.npz``), with displacement
-    arrows where the method has a field."""
-    manifest = manifest if manifest is not None else read_manifest(folder)
-    saved = read_frames(folder, len(manifest.get("frames") or []))
+    arrows where the method has a field. Files are read through ``reader`` (default: confined to
+    ``folder``)."""
+    reader = reader or Confined([folder])
+    manifest = manifest if manifest is not None else read_manifest(folder, reader)
+    saved = read_frames(folder, len(manifest["frames"]), reader)
     path, note = "", None
     if saved.displacement is not None and saved.displacement.shape[1:] == saved.images.shape[1:3]:
         arrows = field_arrows(saved.displacement)
         path = arrows.path
         note = (f"displacement of the last frame: mean {arrows.mean_px:.2f} px, "
                 f"max {arrows.max_px:.2f} px (arrows ×{arrows.scale:.3g})")
-        explained = ((manifest.get("frames") or [{}])[-1]).get("phase_explained")
+        explained = manifest["frames"][-1].get("phase_explained")
         if explained is not None:
             note += f"; one field explains {100 * explained:.0f} % of the phase change"
-    return morph_view(manifest, saved.images, view_id, title=title, files=files,
-                      frame_index=saved.index, arrows=path, arrows_note=note)
-
-
-def load_compare(folder: Path, view_id: str, title: str | None = None) -> CompareView:
-    """The view of a ``steerlens compare`` folder: one morph per method sub-folder."""
     try:
-        methods = list(json.loads((folder / "compare.json").read_text()))
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read {folder / 'compare.json'} ({e}); re-run compare") from None
-    morphs = [
-        load_morph(folder / m, f"{view_id}-{m}", title=m)
-        for m in methods
-        if (folder / m / "result.json").is_file()
-    ]
-    budget = None
-    if morphs:
-        first = read_manifest(folder / methods[0])
-        budget = (first.get("settings") or {}).get("matched_l2_budget")
-    name = morphs[0].source_name + " → " + morphs[0].target_name if morphs else folder.name
+        return morph_view(manifest, saved.images, view_id, title=title, files=files,
+                          frame_index=saved.index, arrows=path, arrows_note=note)
+    except ValueError as e:  # the images do not match the manifest's frames
+        raise ConfigError(f"{folder}: {e}; re-run the morph") from None
+
+
+def load_compare(
+    folder: Path, view_id: str, title: str | None = None, reader: Confined | None = None
+) -> CompareView:
+    """The view of a ``steerlens compare`` folder: one morph per method sub-folder named in
+    ``compare.json`` (each must lie inside the folders being read)."""
+    reader = reader or Confined([folder])
+    path = folder / "compare.json"
+    methods = reader.read_json(path)
+    if not isinstance(methods, (dict, list)) or not all(
+        isinstance(m, str) and m.strip() for m in methods
+    ):
+        raise ConfigError(f"{path} does not name its methods (an object keyed by method); re-run compare")
+    morphs, manifests = [], []
+    for m in methods:
+        sub = folder / m
+        reader.inside(sub)
+        if reader.exists(sub / "result.json"):
+            manifests.append(read_manifest(sub, reader))
+            morphs.append(load_morph(sub, f"{view_id}-{m}", title=m, manifest=manifests[-1],
+                                     reader=reader))
+    if not morphs:
+        raise ConfigError(f"{path} names no method folder with a result.json; re-run compare")
+    budget = manifests[0].get("settings", {}).get("matched_l2_budget")
+    name = morphs[0].source_name + " → " + morphs[0].target_name
     return CompareView(
         id=slug(view_id),
         title=title or f"comparison: {name}",
@@ -252,12 +228,25 @@ def _cell(value: Any, kind: str) -> tuple[str, str]:
     return (str(value), str(value).lower())
 
 
-def _read_csv_rows(folder: Path) -> list[dict[str, str]]:
+def _read_csv_rows(folder: Path, reader: Confined) -> list[dict[str, str]]:
+    """The rows of ``folder/results.csv`` (none if there is no such file); ``ConfigError`` if a
+    row has another number of cells than the header."""
     path = folder / "results.csv"
-    if not path.is_file():
+    if not reader.exists(path):
         return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
+    text = reader.read_text(path, TABLE_MAX_BYTES)
+    if "\0" in text:
+        raise ConfigError(f"{path} holds a NUL byte, which no CSV steerlens writes does; re-run the batch")
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        raise ConfigError(f"{path} is not a readable CSV ({e}); re-run the batch") from None
+    header = rows[0] if rows else []
+    for n, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ConfigError(f"{path} line {n} has {len(row)} cells, the header {len(header)}; "
+                              "re-run the batch")
+    return [dict(zip(header, row, strict=True)) for row in rows[1:]]
 
 
 def _match_csv(rows: list[dict[str, str]], rel: str) -> dict[str, str]:
@@ -269,9 +258,12 @@ def _match_csv(rows: list[dict[str, str]], rel: str) -> dict[str, str]:
     return {}
 
 
-def load_morph_set(root: Path, folders: list[Path], prefix: str, max_rows: int) -> TableView:
+def load_morph_set(
+    root: Path, folders: list[Path], prefix: str, max_rows: int, reader: Confined | None = None
+) -> TableView:
     """One table of saved morphs (a batch, the demo gallery, any tree of morph folders)."""
-    csv_rows = _read_csv_rows(root)
+    reader = reader or Confined([root])
+    csv_rows = _read_csv_rows(root, reader)
     extras = [
         (k, label, kind)
         for k, label, kind in EXTRA_COLUMNS
@@ -282,8 +274,8 @@ def load_morph_set(root: Path, folders: list[Path], prefix: str, max_rows: int) 
     cases: list[MorphView] = []
     for j, folder in enumerate(folders[:max_rows]):
         rel = folder.relative_to(root).as_posix() or folder.name
-        manifest = read_manifest(folder)
-        view = load_morph(folder, f"{prefix}-case{j}", title=rel, manifest=manifest)
+        manifest = read_manifest(folder, reader)
+        view = load_morph(folder, f"{prefix}-case{j}", title=rel, manifest=manifest, reader=reader)
         settings = manifest.get("settings") or {}
         extra = _match_csv(csv_rows, rel)
         budget = settings.get("matched_l2_budget", settings.get("l2_budget"))
@@ -322,8 +314,8 @@ def load_morph_set(root: Path, folders: list[Path], prefix: str, max_rows: int) 
         columns=columns,
         rows=rows,
         cases=cases,
-        summaries=[t for md in sorted(root.glob("*.md")) for t in read_md_tables(md)],
-        figures=_figures(root),
+        summaries=[t for md in sorted(root.glob("*.md")) for t in _md_tables(md, reader)],
+        figures=_figures(root, reader),
         notes=notes,
     )
 
@@ -345,14 +337,15 @@ BATCH_COLUMNS = [
 ]
 
 
-def load_batch(folder: Path, view_id: str, max_rows: int) -> TableView:
+def load_batch(folder: Path, view_id: str, max_rows: int, reader: Confined | None = None) -> TableView:
     """A ``steerlens batch`` folder: its ``results.csv`` as a table (with the per-case morphs
     where artefacts were saved), its ``summary.md`` tables.
 
     Judge columns ``judge_<name>_top1_end`` become ``judge <name>`` success columns (top-1 of
     the judge on the last frame equals the target).
     """
-    records = _read_csv_rows(folder)
+    reader = reader or Confined([folder])
+    records = _read_csv_rows(folder, reader)
     judges = sorted(
         k[len("judge_"):-len("_top1_end")] for k in (records[0] if records else {})
         if k.startswith("judge_") and k.endswith("_top1_end")
@@ -370,8 +363,9 @@ def load_batch(folder: Path, view_id: str, max_rows: int) -> TableView:
             values[f"judge_{name}"] = (top1 == target) if top1 not in (None, "") else None
         case_dir = rec.get("artefact_dir") or ""
         view = None
-        if case_dir and ".." not in Path(case_dir).parts and (folder / case_dir / "result.json").is_file():
-            view = load_morph(folder / case_dir, f"{view_id}-case{j}", title=rec.get("image") or case_dir)
+        if case_dir and reader.exists(reader.inside(folder / case_dir) / "result.json"):
+            view = load_morph(folder / case_dir, f"{view_id}-case{j}",
+                              title=rec.get("image") or case_dir, reader=reader)
             cases.append(view)
         cells = [_cell(values.get(c.key), c.kind) for c in columns]
         rows.append(CaseRow(cells=cells, case_id=view.id if view else None,
@@ -386,15 +380,20 @@ def load_batch(folder: Path, view_id: str, max_rows: int) -> TableView:
         columns=columns,
         rows=rows,
         cases=cases,
-        summaries=read_md_tables(md) if md.is_file() else [],
+        summaries=_md_tables(md, reader) if reader.exists(md) else [],
         notes=notes,
     )
 
 
-def load_experiment(folder: Path, view_id: str, max_rows: int) -> TableView:
+def load_experiment(folder: Path, view_id: str, max_rows: int, reader: Confined | None = None
+                    ) -> TableView:
     """The cases of a ``steerlens experiment`` folder, its summary tables and figures."""
-    # read-only and tolerant of a torn last line (an experiment that is running or was killed)
-    records = list(read_jsonl(folder / "cases.jsonl", "key").records.values())
+    reader = reader or Confined([folder])
+    # checked (inside, regular, size) here, then read-only and tolerant of a torn last line (an
+    # experiment that is running or was killed)
+    journal = folder / "cases.jsonl"
+    reader.open(journal, TABLE_MAX_BYTES).close()
+    records = list(read_jsonl(reader.inside(journal), "key").records.values())
     keys = [c for c in EXPERIMENT_COLUMNS + EXTRA_COLUMNS if any(c[0] in r for r in records[:50])]
     columns = [Column(k, label, kind) for k, label, kind in keys]
     rows = []
@@ -410,17 +409,22 @@ def load_experiment(folder: Path, view_id: str, max_rows: int) -> TableView:
         title=f"experiment {folder.name}: {len(records)} cases",
         columns=columns,
         rows=rows,
-        summaries=read_md_tables(md) if md.is_file() else [],
-        figures=_figures(folder / "figures") + _figures(folder),
+        summaries=_md_tables(md, reader) if reader.exists(md) else [],
+        figures=_figures(folder / "figures", reader) + _figures(folder, reader),
         notes=notes,
     )
 
 
-def _figures(folder: Path) -> list[tuple[str, str]]:
+def _md_tables(path: Path, reader: Confined) -> list[SummaryTable]:
+    """The pipe tables of the Markdown file ``path``, read through ``reader``."""
+    return parse_md_tables(reader.read_text(path, TABLE_MAX_BYTES), path.name)
+
+
+def _figures(folder: Path, reader: Confined) -> list[tuple[str, str]]:
+    """Caption and ``data:`` URI of every ``*.png`` in ``folder``: each decoded in full and
+    re-encoded, so what the report carries is the picture it shows and nothing else."""
     if not folder.is_dir():
         return []
-    out = []
-    for png in sorted(folder.glob("*.png")):
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
-        out.append((png.stem, "data:image/png;base64," + data))
-    return out
+    reader.inside(folder)
+    return [(png.stem, image_data_uri(reader.read_image(png, "PNG"), lossless=True, optimize=False))
+            for png in sorted(folder.glob("*.png"))]

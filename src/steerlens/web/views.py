@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from steerlens.web.curves import Curves, curves
-from steerlens.web.encode import sprite_data_uri, thumb_data_uri
+from steerlens.web.encode import sprite, thumb_data_uri
 
 #: manifest keys of the model spec that are too long to show (1,000 ImageNet names)
 _HIDDEN_MODEL_KEYS = ("class_names",)
@@ -46,7 +46,7 @@ class MorphView:
     title
         Heading, e.g. ``csp-phase: 3 -> 8``.
     sprite
-        ``data:`` URI of all frames side by side (see :func:`~steerlens.web.encode.sprite_data_uri`).
+        ``data:`` URI of all frames in one image (see :func:`~steerlens.web.encode.sprite`).
     thumb
         ``data:`` URI of the last frame, small.
     width, height
@@ -70,6 +70,9 @@ class MorphView:
         Row of the per-frame table each image shows.
     arrows_note
         What the arrows show (field size, scale, share of the phase change explained).
+    sprite_cols, sprite_rows
+        Grid of the sprite (frame k at column ``k % sprite_cols``, row ``k // sprite_cols``);
+        ``sprite_cols`` 0: one row of every frame.
     """
 
     id: str
@@ -93,6 +96,8 @@ class MorphView:
     arrows: str = ""
     frame_index: list[int] = field(default_factory=list)
     arrows_note: str | None = None
+    sprite_cols: int = 0
+    sprite_rows: int = 1
 
     kind = "morph"
 
@@ -313,6 +318,7 @@ def morph_view(
     source, target = str(manifest.get("source_name", "?")), str(manifest.get("target_name", "?"))
     overshoot = manifest.get("overshoot")
     h, w = int(frames.shape[1]), int(frames.shape[2])
+    sheet = sprite(frames)
     return MorphView(
         id=slug(view_id),
         title=title or f"{method}: {source} → {target}",
@@ -322,7 +328,7 @@ def morph_view(
         source_name=source,
         succeeded=bool(manifest.get("succeeded", rows[-1].top1_name == target)),
         stop_reason=str(manifest.get("stop_reason", "")),
-        sprite=sprite_data_uri(frames),
+        sprite=sheet.uri,
         thumb=thumb_data_uri(frames[-1]),
         width=w,
         height=h,
@@ -335,4 +341,6 @@ def morph_view(
         arrows=arrows,
         frame_index=index,
         arrows_note=arrows_note,
+        sprite_cols=sheet.cols,
+        sprite_rows=sheet.rows,
     )

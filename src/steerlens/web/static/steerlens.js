@@ -14,7 +14,11 @@
     morph.dataset.frame = String(k);
     var frame = morph.querySelector(".frame");
     if (frame) {
-      frame.style.backgroundPosition = (n > 1 ? (100 * k / (n - 1)) : 0) + "% 0%";
+      // the sprite is a grid: frame k at column k % cols, row k / cols (one row: cols = n)
+      var cols = parseInt(morph.dataset.cols, 10) || n, rows = Math.ceil(n / cols);
+      var col = k % cols, row = Math.floor(k / cols);
+      frame.style.backgroundPosition = (cols > 1 ? (100 * col / (cols - 1)) : 0) + "% " +
+        (rows > 1 ? (100 * row / (rows - 1)) : 0) + "%";
       frame.dataset.k = String(k);
     }
     var data = morph._frames || (morph._frames = JSON.parse(morph.dataset.frames || "[]"));
