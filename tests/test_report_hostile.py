@@ -376,6 +376,8 @@ RESULT_JSON = {
                          "top1_name is not a name"),
     "settings a list": (lambda p: _edit_json(p, lambda d: _set(d, "settings", [1])), "settings is a list"),
     "model a string": (lambda p: _edit_json(p, lambda d: _set(d, "model", "x")), "model is a str"),
+    "class_names a number": (lambda p: _edit_json(p, lambda d: _set(d, "model", "class_names", 3)),
+                             "model.class_names is not a list"),
     "succeeded text": (lambda p: _edit_json(p, lambda d: _set(d, "succeeded", "yes")), "succeeded is not"),
     "budget text": (lambda p: _edit_json(p, lambda d: _set(d, "settings", "l2_budget", "big")),
                     "settings.l2_budget is 'big'"),
@@ -429,6 +431,8 @@ NPZ = {
                    "the frames are (4, 28)"),
     "frames with 4 channels": (lambda w, p: _npz_arrays(p, frames_uint8=np.zeros((4, 8, 8, 4), np.uint8)),
                                "the frames are (4, 8, 8, 4)"),
+    "frames of 49 megapixels": (lambda w, p: _npz_arrays(p, frames_uint8=np.zeros((4, 7000, 7000), np.uint8)),
+                                "7000x7000 pixels, more than the report shows"),
     "frames of zero size": (lambda w, p: _npz_arrays(p, frames_uint8=np.zeros((4, 0, 8, 1), np.uint8)),
                             "the frames are (4, 0, 8, 1)"),
     "frames int64": (lambda w, p: _npz_arrays(p, frames_uint8=_frames(w).astype(np.int64)),
@@ -595,3 +599,9 @@ def test_1000_frames_of_224px_fit_one_sprite():
     for i in (0, 31, 32, 500, 999):
         r, c = divmod(i, 32)
         assert abs(float(sheet[r * 224 + 112, c * 224 + 112, 0]) - float(frames[i, 0, 0, 0])) <= 2
+
+
+def test_a_model_without_class_names_renders(work, capsys):
+    """``class_names: null`` (a user model given no names) is as good as absent."""
+    _edit_json(work["morph"] / "result.json", lambda d: _set(d, "model", "class_names", None))
+    assert "<section class=\"morph" in accepted(work, work["morph"], capsys)

@@ -51,6 +51,9 @@ def parse_md_tables(text: str, default_title: str = "") -> list[SummaryTable]:
 
 
 def read_md_tables(path: str | Path) -> list[SummaryTable]:
-    """The pipe tables of the Markdown file ``path`` (titled by heading, else the file name)."""
+    """The pipe tables of the Markdown file ``path`` (titled by heading, else the file name); a
+    regular UTF-8 file of at most :data:`~steerlens.web.confine.TABLE_MAX_BYTES`."""
+    from steerlens.web.confine import Confined
+
     path = Path(path)
-    return parse_md_tables(path.read_text(encoding="utf-8", errors="replace"), path.name)
+    return parse_md_tables(Confined([path.parent]).read_text(path), path.name)

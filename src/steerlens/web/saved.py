@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from steerlens.errors import ConfigError
-from steerlens.web.confine import NPZ_MEMBER_MAX_BYTES, Confined
+from steerlens.web.confine import IMAGE_MAX_PIXELS, NPZ_MEMBER_MAX_BYTES, Confined
 
 #: Per-frame numbers of ``result.json`` the views read (each a finite number where present).
 FRAME_NUMBERS = ("amplification", "p_target", "p_source", "l2", "max_abs_dphi", "frac_wrapped")
@@ -72,6 +72,11 @@ def check_manifest(manifest: Any, path: Path | str) -> dict[str, Any]:
     for key in ("model", "settings"):
         if manifest.get(key) is not None and not isinstance(manifest[key], dict):
             raise bad(f"{key} is a {type(manifest[key]).__name__}, not an object")
+    model = manifest.get("model") or {}
+    if "class_names" in model and model["class_names"] is None:  # as good as absent
+        manifest = manifest | {"model": {k: v for k, v in model.items() if k != "class_names"}}
+    elif "class_names" in model and not isinstance(model["class_names"], list):
+        raise bad("model.class_names is not a list of names")
     for key in SETTING_NUMBERS:
         value = (manifest.get("settings") or {}).get(key)
         if value is not None and not _is_number(value):
@@ -105,6 +110,9 @@ def check_frames(images: np.ndarray, path: Path | str) -> np.ndarray:
     if images.ndim != 4 or images.shape[3] not in (1, 3) or 0 in images.shape:
         raise ConfigError(f"{path}: the frames are {images.shape}, not (frames, height, width, "
                           "1 or 3 channels); re-run the morph")
+    if images.shape[1] * images.shape[2] > IMAGE_MAX_PIXELS:
+        raise ConfigError(f"{path}: the frames are {images.shape[2]}x{images.shape[1]} pixels, more "
+                          f"than the report shows ({IMAGE_MAX_PIXELS / 1e6:.0f} megapixels)")
     if images.dtype != np.uint8:
         if images.dtype.kind != "f":
             raise ConfigError(f"{path}: the frames are {images.dtype}, not uint8 or float; re-run the morph")
