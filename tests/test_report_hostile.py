@@ -605,3 +605,12 @@ def test_a_model_without_class_names_renders(work, capsys):
     """``class_names: null`` (a user model given no names) is as good as absent."""
     _edit_json(work["morph"] / "result.json", lambda d: _set(d, "model", "class_names", None))
     assert "<section class=\"morph" in accepted(work, work["morph"], capsys)
+
+
+def test_out_that_is_a_fifo_is_refused_and_left_alone(work, capsys):
+    fifo = work["o"] / "report.html"
+    os.mkfifo(fifo)
+    assert main(["report", str(work["morph"]), "-o", str(fifo), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a regular file" in err
+    assert fifo.is_fifo() and os.listdir(work["o"]) == ["report.html"]

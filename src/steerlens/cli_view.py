@@ -30,6 +30,8 @@ def report(
 
     if out.exists() and out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file name such as report.html")
+    if out.exists() and not out.is_file():  # a FIFO or a device would be replaced by the report
+        raise ConfigError(f"--out {out} is not a regular file; give a file name such as report.html")
     if max_rows < 1:
         raise ConfigError(f"--max-rows must be at least 1, got {max_rows}")
     check_writable(out.parent if str(out.parent) else Path("."))
