@@ -28,6 +28,7 @@ httpx = pytest.importorskip("httpx")
 from steerlens.errors import ImageError
 from steerlens.web.app import AppConfig
 from steerlens.web.jobs import QueueFull, RunQueue
+from steerlens.web.runs import MARKER
 from steerlens.web.server import BackgroundServer, free_port
 from steerlens.web.uploads import UploadLimits
 
@@ -49,9 +50,16 @@ def _png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _token(srv) -> str:
+    """The form token, read from the app's own page as a browser would."""
+    page = httpx.get(srv.url + "/", timeout=10).text
+    return re.search(r'<input type="hidden" name="token" value="([^"]+)">', page).group(1)
+
+
 def _post(srv, fields: dict, upload: tuple[str, bytes] | None = None) -> httpx.Response:
     files = {"upload": (upload[0], upload[1], "image/png")} if upload else None
-    return httpx.post(srv.url + "/runs", data=fields, files=files, timeout=30)
+    return httpx.post(srv.url + "/runs", data={"token": _token(srv)} | fields, files=files,
+                      timeout=30)
 
 
 def _run_id(resp: httpx.Response) -> str:
@@ -106,7 +114,7 @@ def test_no_path_outside_run_folders(srv, done_run):
         f"/runs/{done_run}/files/%2e%2e%2f%2e%2e%2fapp.py",
         f"/runs/{done_run}/files/%2Fetc%2Fpasswd",
         f"/runs/{done_run}/files//etc/passwd",
-        f"/runs/{done_run}/files/.created",
+        f"/runs/{done_run}/files/{MARKER}",
         f"/runs/{done_run}/files/%2e%2e",
         f"/runs/..%2F{done_run}/files/result.json",
         "/runs/%2Fetc/files/passwd",
@@ -224,6 +232,8 @@ def test_client_disconnect_mid_run_and_mid_upload(srv):
 
     before = runs()
     body = (
+        b"--xx\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\n"
+        + _token(srv).encode() + b"\r\n"
         b"--xx\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nmnist-cnn\r\n"
         b"--xx\r\nContent-Disposition: form-data; name=\"target\"\r\n\r\n8\r\n"
         b"--xx\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nmnist:5\r\n"
@@ -255,7 +265,7 @@ def test_runs_expire(srv):
     _wait_done(srv, run_id)
     folder = srv.app.state.store.root / run_id
     old = time.time() - srv.app.state.store.ttl_s - 10
-    os.utime(folder / ".created", (old, old))
+    os.utime(folder / MARKER, (old, old))
     resp = httpx.get(f"{srv.url}/runs/{run_id}")
     assert resp.status_code == 404
     assert _error_line(resp) == "error: this run has expired; run it again"

@@ -55,23 +55,31 @@ def serve(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Run the web app: pick or upload an image, run a morph, scrub it, download GIF/MP4/npz/JSON."""
+    import math
+
+    from steerlens.outputs import check_writable
     from steerlens.web.app import DEFAULT_MODELS, AppConfig
-    from steerlens.web.server import run_server
+    from steerlens.web.server import bind_socket, run_server
     from steerlens.web.uploads import UploadLimits
 
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be 1-65535, got {port}")
-    if max_upload_mb <= 0 or max_megapixels <= 0 or ttl <= 0:
-        raise ConfigError("--max-upload-mb, --max-megapixels and --ttl must be positive")
+    for flag, value in (("--max-upload-mb", max_upload_mb), ("--max-megapixels", max_megapixels),
+                        ("--ttl", ttl)):
+        if not (math.isfinite(value) and value > 0) or (flag != "--ttl" and value * 1e6 < 1):
+            raise ConfigError(f"{flag} must be a finite number above 0, got {value}")
+    if runs_dir is not None:
+        check_writable(runs_dir, "--runs-dir")
+    names = list(model) if only else DEFAULT_MODELS + [m for m in model if m not in DEFAULT_MODELS]
+    if not names:
+        raise ConfigError("--only needs at least one --model")
+    sock = bind_socket(host, port)  # an empty, unknown or busy address: one line, before output
     if host not in _LOCAL_HOSTS:
         typer.echo(
             f"warning: binding to {host}: anyone who can reach this machine can run models on it "
             "and read the results; there is no authentication",
             err=True,
         )
-    names = list(model) if only else DEFAULT_MODELS + [m for m in model if m not in DEFAULT_MODELS]
-    if not names:
-        raise ConfigError("--only needs at least one --model")
     cfg = AppConfig(
         models=names,
         runs_dir=runs_dir,
@@ -82,7 +90,7 @@ def serve(
     from steerlens.cli import Interrupted, Terminated
 
     try:
-        run_server(cfg, host=host, port=port, echo=None if quiet else typer.echo)
+        run_server(cfg, host=host, port=port, echo=None if quiet else typer.echo, sock=sock)
     except (Interrupted, Terminated):  # uvicorn has shut down cleanly, then re-raised the signal
         if not quiet:
             typer.echo("stopped")

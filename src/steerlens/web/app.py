@@ -4,20 +4,34 @@ Routes: ``/`` (the form), ``/targets`` (class names of a model, for autocomplete
 (queue a run), ``/runs/{id}`` (its state, then its morph view), ``/runs/{id}/files/{name}``
 (downloads), ``/static/{name}`` (the three packaged assets). Nothing else is served, and nothing
 is fetched from anywhere: the page's Content-Security-Policy allows its own origin only.
+
+The app obeys only its own page: :class:`~steerlens.web.guard.EdgeGuard` answers only ``Host``
+names of the bound address or localhost, refuses state-changing requests that a browser marks as
+coming from another origin, and puts the security headers (no framing, no sniffing, no referrer)
+on every response. ``POST /runs`` also needs the form token that the page embeds, so a client
+that never loaded the page cannot start runs. The body is counted as it arrives and reading
+stops at the upload limit; uploads are checked and decoded one at a time, in one decoding thread
+(:class:`~steerlens.web.jobs.DecodeGate`). Every refusal, malformed bodies included, is the app's
+one-line error page.
 """
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import tempfile
 import time
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect
 
@@ -25,11 +39,22 @@ from steerlens.config import METHODS as CONFIG_METHODS
 from steerlens.config import REGIMES as CONFIG_REGIMES
 from steerlens.errors import ConfigError, SteerlensError
 from steerlens.web.collect import load_morph
-from steerlens.web.jobs import QueueFull, RunQueue
+from steerlens.web.guard import SECURITY_HEADERS, EdgeGuard, HostPolicy
+from steerlens.web.jobs import DecodeGate, QueueFull, RunQueue
 from steerlens.web.models import ModelPool
 from steerlens.web.render import APP_CSP, STATIC_FILES, render, static_bytes
 from steerlens.web.runs import RUN_FILES, RunNotFound, RunStore
-from steerlens.web.uploads import UploadLimits, check_upload, load_upload, safe_name
+from steerlens.web.uploads import (
+    BodyTooLarge,
+    UploadLimits,
+    UploadTooLarge,
+    check_size,
+    check_upload,
+    load_upload,
+    megabytes,
+    read_form,
+    safe_name,
+)
 
 #: Built-in models served by default.
 DEFAULT_MODELS = ["mnist-cnn", "efficientnet-lite0"]
@@ -44,7 +69,10 @@ BUNDLED_IMAGES = {f"mnist:{d}": f"MNIST digit {d}" for d in range(10)} | {
 #: Methods and regimes offered in the form (the first is the default).
 METHODS = list(CONFIG_METHODS)
 REGIMES = list(CONFIG_REGIMES)
-_SLACK = 64 * 1024  # multipart overhead allowed above the file limit
+#: Name of the form token field.
+TOKEN_FIELD = "token"
+#: Header of an answer sent before the body was read: the rest of the body is not wanted.
+CLOSE = {"Connection": "close"}
 
 
 @dataclass
@@ -56,9 +84,9 @@ class AppConfig:
     models
         Model names (built-ins and ``--model`` specs) the app may run; nothing else is loaded.
     runs_dir
-        Where run folders live (default: a fresh temporary folder).
+        Where run folders live (default: a temporary folder, removed when the server stops).
     ttl_s
-        Seconds a run folder is kept.
+        Seconds a run folder is kept (finite, above 0).
     limits
         Upload limits (bytes, pixels).
     device
@@ -69,6 +97,10 @@ class AppConfig:
         Most runs waiting per model.
     video
         Also write ``morph.mp4`` (needs PyAV).
+    host
+        The address the server is bound to: ``Host`` headers must name it or localhost.
+    decode_slots
+        Uploads checked and decoded at once (the others wait, at most ``max_waiting``).
     """
 
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
@@ -79,6 +111,8 @@ class AppConfig:
     max_frames: int = 24
     max_waiting: int = 16
     video: bool = True
+    host: str = "127.0.0.1"
+    decode_slots: int = 1
 
 
 @dataclass
@@ -95,21 +129,18 @@ class RunRequest:
     budget: float | None
 
 
-#: Headers of every page: no caching, no sniffing, no referrer, own origin only.
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": APP_CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+#: Headers of every page: no caching, and the security headers (own origin only, no framing).
+PAGE_HEADERS = {"Cache-Control": "no-store"} | SECURITY_HEADERS
 
 
 def _page(html: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
-def _error(message: str, status: int = 400) -> HTMLResponse:
-    return _page(render("app_error.html", message=message), status)
+def _error(message: str, status: int = 400, headers: dict[str, str] | None = None) -> HTMLResponse:
+    resp = _page(render("app_error.html", message=message), status)
+    resp.headers.update(headers or {})
+    return resp
 
 
 def create_app(config: AppConfig | None = None) -> FastAPI:
@@ -122,12 +153,30 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     ['/runs', '/runs/{run_id}', '/runs/{run_id}/downloads', '/runs/{run_id}/files/{name}']
     """
     cfg = config or AppConfig()
-    runs_dir = cfg.runs_dir or Path(tempfile.mkdtemp(prefix="steerlens-runs-"))
-    store = RunStore(runs_dir, cfg.ttl_s)
+    store = RunStore(cfg.runs_dir, cfg.ttl_s)
     queue = RunQueue(max_waiting=cfg.max_waiting)
+    gate = DecodeGate(slots=cfg.decode_slots, max_waiting=cfg.max_waiting)
     pool = ModelPool(cfg.models, device=cfg.device)
+    token = secrets.token_urlsafe(32)
     app = FastAPI(title="steerlens", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store, app.state.queue, app.state.pool, app.state.config = store, queue, pool, cfg
+    app.state.gate, app.state.form_token = gate, token
+    app.add_middleware(EdgeGuard, hosts=HostPolicy(cfg.host))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        reason = {404: "no such page", 405: "this page does not take that method"}
+        return _error(reason.get(exc.status_code, str(exc.detail).lower()), exc.status_code,
+                      exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        return _error("malformed request; use the app's own page", 400)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> HTMLResponse:
+        return _error(f"internal error ({type(exc).__name__}); the server log has the details",
+                      500)
 
     def page_context(title: str) -> dict[str, Any]:
         return {"title": title, "csp": APP_CSP, "htmx_src": "/static/htmx.min.js"}
@@ -137,13 +186,13 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
         return _page(render(
             "app_index.html", **page_context("steerlens"), models=pool.names,
             images=BUNDLED_IMAGES, methods=METHODS, regimes=REGIMES, max_frames=cfg.max_frames,
-            limits=cfg.limits,
+            limits=cfg.limits, token=token, token_field=TOKEN_FIELD,
         ))
 
     @app.get("/static/{name}")
     def static(name: str) -> Response:
         if name not in STATIC_FILES:
-            return Response("not found", status_code=404, media_type="text/plain")
+            return _error("no such file", 404)
         return Response(static_bytes(name), media_type=STATIC_FILES[name],
                         headers={"Cache-Control": "max-age=3600"})
 
@@ -156,34 +205,51 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
         return _page(render("app_targets.html", names=names))
 
     @app.post("/runs", response_class=HTMLResponse)
-    async def create_run(request: Request) -> HTMLResponse:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > cfg.limits.max_bytes + _SLACK:
+    async def create_run(request: Request) -> Response:
+        limits = cfg.limits
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limits.max_body:
             return _error(
-                f"upload of {int(length) / 1e6:.1f} MB is over the limit of "
-                f"{cfg.limits.max_bytes / 1e6:.1f} MB; downscale or compress the image", 413)
+                f"upload of {megabytes(int(length), limits.max_bytes)} is over the limit of "
+                f"{megabytes(limits.max_bytes)}; downscale or compress the image", 413, CLOSE)
         try:
-            form = await request.form(max_files=1, max_fields=16, max_part_size=64 * 1024)
+            async with aclosing(request.stream()) as stream:
+                form = await read_form(request.headers, stream, limits)
         except ClientDisconnect:  # the client left mid-upload: nothing to run, nobody to answer
             return Response(status_code=400)
+        except BodyTooLarge as e:  # reading stopped at the limit; what was spooled is closed
+            return _error(
+                f"upload is over the limit of {megabytes(limits.max_bytes)} (reading stopped "
+                f"after {megabytes(e.received, limits.max_bytes)}); downscale or compress the "
+                "image", 413, CLOSE)
         except (MultiPartException, ValueError) as e:  # malformed bodies, too many parts...
-            reason = (str(e).splitlines() or [type(e).__name__])[0][:120]
+            text = getattr(e, "message", None) or str(e)
+            reason = (text.splitlines() or [type(e).__name__])[0][:120]
             return _error(f"could not read the form ({reason}); submit it from the page")
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        upload = form.get("upload")
-        data, filename = b"", None
-        if isinstance(upload, UploadFile) and upload.filename:
-            data = await upload.read(cfg.limits.max_bytes + 1)
-            filename = upload.filename
         try:
-            req = await run_in_threadpool(_validate, fields, data, filename, pool, cfg)
+            return await _accept(form)
+        finally:
+            await form.close()  # spooled upload data goes at once, whatever happened
+
+    async def _accept(form: FormData) -> Response:
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        if not hmac.compare_digest(fields.get(TOKEN_FIELD, "").encode(), token.encode()):
+            return _error("this form is not from this server's page (or the server has "
+                          "restarted); reload the page and submit it again", 403)
+        upload = form.get("upload")
+        if not (isinstance(upload, UploadFile) and upload.filename):
+            upload = None
+        try:
+            req = await run_in_threadpool(_validate, fields, upload, pool, gate, cfg)
             run_id, folder = store.new()
             job = queue.submit(req.model, run_id,
                                lambda: _run(req, folder, pool, cfg, queue.get(run_id)))
         except QueueFull as e:
             return _error(str(e), 429)
+        except UploadTooLarge as e:
+            return _error(str(e), 413)
         except SteerlensError as e:
-            return _error(str(e), 413 if "over the upload limit" in str(e) else 400)
+            return _error(str(e), 400)
         return _page(_run_html(job, queue, store), 202)
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -213,8 +279,9 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
         try:
             path = store.file(run_id, name)
         except RunNotFound as e:
-            return Response(f"error: {e}", status_code=404, media_type="text/plain")
-        return FileResponse(path, media_type=RUN_FILES[name], filename=name)
+            return _error(str(e), 404)
+        return FileResponse(path, media_type=RUN_FILES[name], filename=name,
+                            headers={"Cache-Control": "no-store"})
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -224,8 +291,8 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _validate(fields: dict[str, str], data: bytes, filename: str | None, pool: ModelPool,
-              cfg: AppConfig) -> RunRequest:
+def _validate(fields: dict[str, str], upload: UploadFile | None, pool: ModelPool,
+              gate: DecodeGate, cfg: AppConfig) -> RunRequest:
     """Check every field of the form; a :class:`SteerlensError` with one line on the first problem."""
     from steerlens.config import MorphConfig
     from steerlens.targets import resolve_target
@@ -253,20 +320,17 @@ def _validate(fields: dict[str, str], data: bytes, filename: str | None, pool: M
         if not budget > 0 or budget == float("inf"):
             raise ConfigError(f"budget must be a positive pixel L2 distance, got {budget_text}")
     MorphConfig(method=method, frames=frames, regime=regime, l2_budget=budget).validate()
-    image, image_name = _image(fields.get("image", ""), data, filename, model, pool, cfg)
+    image, image_name = _image(fields.get("image", ""), upload, model, gate, cfg)
     return RunRequest(model=name, image=image, image_name=image_name, target=target,
                       method=method, regime=regime, frames=frames, budget=budget)
 
 
-def _image(choice: str, data: bytes, filename: str | None, model: Any, pool: ModelPool,
+def _image(choice: str, upload: UploadFile | None, model: Any, gate: DecodeGate,
            cfg: AppConfig) -> tuple[Any, str]:
-    if filename:
-        check_upload(data, filename, cfg.limits)
-        shown = safe_name(filename)
-        with tempfile.TemporaryDirectory(prefix="steerlens-upload-") as tmp:
-            path = Path(tmp) / "upload"
-            path.write_bytes(data)
-            return load_upload(path, shown, model.input_size, model.channels), shown
+    if upload is not None:
+        check_size(upload.size or 0, upload.filename, cfg.limits)
+        # read, checked (pixels from the header first) and decoded in the decoding thread
+        return gate.run(_decode_upload, upload, model, cfg.limits), safe_name(upload.filename)
     if choice not in BUNDLED_IMAGES:
         raise ConfigError("choose a bundled image or upload one")
     if choice.startswith("mnist:"):
@@ -283,6 +347,18 @@ def _image(choice: str, data: bytes, filename: str | None, model: Any, pool: Mod
 
     return load_builtin(choice.split(":", 1)[1], size=model.input_size,
                         channels=model.channels), choice
+
+
+def _decode_upload(upload: UploadFile, model: Any, limits: UploadLimits) -> Any:
+    """Read a spooled upload, check it from its header, then decode it like the CLI does."""
+    upload.file.seek(0)
+    data = upload.file.read(limits.max_bytes + 1)
+    check_upload(data, upload.filename, limits)
+    with tempfile.TemporaryDirectory(prefix="steerlens-upload-") as tmp:
+        path = Path(tmp) / "upload"
+        path.write_bytes(data)
+        del data
+        return load_upload(path, safe_name(upload.filename), model.input_size, model.channels)
 
 
 def _run(req: RunRequest, folder: Path, pool: ModelPool, cfg: AppConfig, job: Any) -> None:

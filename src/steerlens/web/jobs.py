@@ -4,6 +4,10 @@ Each model has its own worker thread, started on its first job, so a slow ImageN
 hold up MNIST runs, and no model runs twice at once (its memory stays bounded). A job runs in the
 worker whatever happens to the HTTP request that submitted it, so a client that disconnects
 mid-run harms nothing.
+
+Uploads are bounded the same way: :class:`DecodeGate` checks and decodes them in one dedicated
+thread (by default), and refuses more than ``max_waiting`` waiting, so many large uploads at once
+cost the memory of one decode, not of all of them.
 """
 
 from __future__ import annotations
@@ -13,9 +17,13 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from steerlens.errors import ConfigError, SteerlensError
+
+T = TypeVar("T")
 
 
 class QueueFull(ConfigError):
@@ -153,3 +161,58 @@ class RunQueue:
         finished = [j for j in self._jobs.values() if j.state in ("done", "error")]
         for j in finished[: max(0, len(self._jobs) - self.keep)]:
             del self._jobs[j.id]
+
+
+class DecodeGate:
+    """Uploads are read, checked and decoded in ``slots`` dedicated threads (one by default);
+    at most ``max_waiting`` wait for them.
+
+    Dedicated threads matter as much as the bound: the C allocator keeps a memory arena per
+    thread, so decodes spread over many request threads each leave their own few hundred MB
+    behind, while one decoding thread reuses the same memory for every upload.
+
+    Examples
+    --------
+    >>> gate = DecodeGate(slots=1, max_waiting=2)
+    >>> gate.run(lambda a, b: a + b, 2, 3), gate.peak
+    (5, 1)
+    """
+
+    def __init__(self, slots: int = 1, max_waiting: int = 16) -> None:
+        if slots < 1:
+            raise ValueError(f"slots must be at least 1, got {slots}")
+        self.slots, self.max_waiting = slots, max_waiting
+        self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="steerlens-decode")
+        self._lock = threading.Lock()
+        self.waiting = 0
+        self.active = 0
+        self.peak = 0
+
+    def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in a decoding thread and return its result (or raise its error);
+        :class:`QueueFull` when too many uploads wait already."""
+        with self._lock:
+            if self.waiting >= self.max_waiting:
+                raise QueueFull(
+                    f"{self.waiting} uploads are already waiting to be read; try again in a minute"
+                )
+            self.waiting += 1
+
+        def task() -> T:
+            with self._lock:
+                self.waiting -= 1
+                self.active += 1
+                self.peak = max(self.peak, self.active)
+            try:
+                return fn(*args)
+            finally:
+                with self._lock:
+                    self.active -= 1
+
+        try:
+            future = self._pool.submit(task)
+        except BaseException:
+            with self._lock:
+                self.waiting -= 1
+            raise
+        return future.result()

@@ -1,10 +1,16 @@
 """Run the app with uvicorn: in the foreground (``steerlens serve``) or in a thread (tests, notebooks).
 
-Models are loaded before the server starts, so a bad ``--model`` fails at once with one line.
+The listening socket is bound first, so a port in use, an address that is not this machine's or a
+host name that does not resolve fails at once with one line (:class:`~steerlens.errors.ConfigError`,
+exit 2) before anything is loaded, written or printed. Models are loaded next, so a bad
+``--model`` fails with one line too; only then does ``serving http://...`` appear. A temporary
+runs folder is removed when the server stops (Ctrl-C, SIGTERM or an error).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import socket
 import threading
 import time
@@ -13,6 +19,7 @@ from typing import Self
 
 import uvicorn
 
+from steerlens.errors import ConfigError
 from steerlens.web.app import AppConfig, create_app
 
 
@@ -29,35 +36,106 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def _server(cfg: AppConfig, host: str, port: int, preload: bool) -> uvicorn.Server:
-    app = create_app(cfg)
-    if preload:
-        for name in cfg.models:
-            app.state.pool.get(name)
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (``port`` 0: any free port) and listening.
+
+    Raises :class:`ConfigError` with one line for an empty or unresolvable host, an address that
+    is not this machine's, a port in use or a port that needs privileges.
+
+    Examples
+    --------
+    >>> s = bind_socket("127.0.0.1", 0)
+    >>> s.getsockname()[0]
+    '127.0.0.1'
+    >>> bind_socket("127.0.0.1", s.getsockname()[1])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ConfigError: port ... on 127.0.0.1 is already in use; stop what uses it or choose another --port
+    >>> s.close()
+    """
+    name = host.strip()
+    if not name:
+        raise ConfigError("--host is empty; give an address such as 127.0.0.1 (this machine "
+                          "only) or 0.0.0.0 (every interface)")
+    name = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+    try:
+        infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        reason = e.strerror if isinstance(e, socket.gaierror) and e.strerror else str(e)
+        raise ConfigError(f"cannot resolve --host {host[:80]!r} ({reason}); give an IP address "
+                          "such as 127.0.0.1 or a name of this machine") from None
+    except OverflowError:
+        raise ConfigError(f"--port must be 1-65535, got {port}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)  # held from now on: connections wait while the models load
+    except OSError as e:
+        sock.close()
+        shown = f"[{address[0]}]" if family == socket.AF_INET6 else address[0]
+        if e.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {shown} is already in use; stop what uses it "
+                              "or choose another --port") from None
+        if e.errno == errno.EACCES:
+            raise ConfigError(f"cannot listen on port {port} of {shown} (permission denied); "
+                              "choose a --port above 1023") from None
+        if e.errno == errno.EADDRNOTAVAIL:
+            named = host[:80] if host.strip("[] ") == address[0] else f"{host[:80]} ({shown})"
+            raise ConfigError(f"--host {named} is not an address of this machine; use "
+                              "127.0.0.1 or one of its own addresses") from None
+        raise ConfigError(f"cannot listen on {shown}:{port} ({e.strerror or e}); choose "
+                          "another --host or --port") from None
+    return sock
+
+
+def _server(cfg: AppConfig, host: str, sock: socket.socket, preload: bool) -> uvicorn.Server:
+    app = create_app(dataclasses.replace(cfg, host=host))
+    try:
+        if preload:
+            for name in cfg.models:
+                app.state.pool.get(name)
+    except BaseException:
+        app.state.store.close()
+        raise
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             server_header=False, date_header=False, timeout_graceful_shutdown=2)
     return uvicorn.Server(config)
 
 
 def run_server(cfg: AppConfig, host: str = "127.0.0.1", port: int = 8000,
-               echo: Callable[[str], None] | None = print) -> None:
-    """Load the models, then serve until interrupted (Ctrl-C).
+               echo: Callable[[str], None] | None = print,
+               sock: socket.socket | None = None) -> None:
+    """Bind (unless ``sock`` is already bound by :func:`bind_socket`), load the models, then serve
+    until interrupted (Ctrl-C). The socket is closed and a temporary runs folder removed on exit.
 
     Examples
     --------
     >>> run_server(AppConfig(models=["mnist-cnn"]), port=8000)         # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    server = _server(cfg, host, port, preload=True)
-    if echo:
-        shown = f"[{host}]" if ":" in host else host
-        echo(f"loaded {', '.join(cfg.models)} in {time.perf_counter() - t0:.1f} s; "
-             f"serving http://{shown}:{port}/ (Ctrl-C to stop)")
-    server.run()
+    sock = sock if sock is not None else bind_socket(host, port)
+    try:
+        server = _server(cfg, host, sock, preload=True)
+        try:
+            if echo:
+                shown = f"[{host}]" if ":" in host else host
+                echo(f"loaded {', '.join(cfg.models)} in {time.perf_counter() - t0:.1f} s; "
+                     f"serving http://{shown}:{sock.getsockname()[1]}/ (Ctrl-C to stop)")
+            server.run(sockets=[sock])
+        finally:
+            server.config.app.state.store.close()
+    finally:
+        sock.close()
 
 
 class BackgroundServer:
     """The app served by uvicorn in a daemon thread, for tests and notebooks.
+
+    The socket is bound when the server is made (``port=None``: a free port), so there is no race
+    for the port between choosing it and serving on it.
 
     Examples
     --------
@@ -68,14 +146,21 @@ class BackgroundServer:
 
     def __init__(self, cfg: AppConfig, host: str = "127.0.0.1", port: int | None = None,
                  preload: bool = False) -> None:
-        self.host, self.port = host, port or free_port(host)
-        self.server = _server(cfg, self.host, self.port, preload)
-        self.thread = threading.Thread(target=self.server.run, daemon=True, name="steerlens-serve")
+        self.sock = bind_socket(host, port or 0)
+        self.host, self.port = host, int(self.sock.getsockname()[1])
+        try:
+            self.server = _server(cfg, self.host, self.sock, preload)
+        except BaseException:
+            self.sock.close()
+            raise
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       daemon=True, name="steerlens-serve")
 
     @property
     def url(self) -> str:
         """Base URL, without a trailing slash."""
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def app(self):
@@ -87,10 +172,14 @@ class BackgroundServer:
         deadline = time.monotonic() + 20
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.__exit__()
                 raise RuntimeError(f"the app did not start on {self.url}")
             time.sleep(0.02)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
+        self.sock.close()
+        self.app.state.store.close()
