@@ -389,3 +389,38 @@ def test_waiting_run_shows_its_position(srv):
         gate.set()
     assert queue.wait(blocker.id, timeout=10).state == "done"
     assert 'data-state="done"' in _wait_done(srv, run_id)
+
+
+# ----------------------------------------------------------------------------- arrows
+def test_arrows_start_hidden_when_the_field_explains_little(srv, done_run):
+    """The arrows start shown only if one field explains at least half of the phase change."""
+    import json
+
+    from steerlens.web.views import ARROWS_MIN_EXPLAINED
+
+    status, body = _raw_get(srv, f"/runs/{done_run}/files/result.json")
+    assert status == 200
+    explained = json.loads(body)["frames"][-1]["phase_explained"]
+    page = httpx.get(f"{srv.url}/runs/{done_run}").text
+    box = re.search(r'<input type="checkbox" class="show-arrows"( checked)?>', page)
+    frame = re.search(r'<div class="frame( no-arrows)?" data-k="0"', page)
+    assert box and frame and "one field explains" in page
+    shown = explained >= ARROWS_MIN_EXPLAINED
+    print(f"\nMNIST 3 -> 8, csp-phase: one field explains {explained:.3f}; arrows shown: {shown}")
+    assert (box.group(1) is not None, frame.group(1) is None) == (shown, shown), explained
+
+
+def test_arrows_default_follows_the_explained_share():
+    from steerlens.web.jobs import Job
+    from steerlens.web.render import render
+    from steerlens.web.views import morph_view
+
+    frames = np.zeros((2, 8, 8, 1), np.uint8)
+    for explained, shown in ((0.02, False), (0.49, False), (0.5, True), (0.93, True),
+                             (None, True)):
+        rows = [{"p_target": 0.1, "phase_explained": explained}] * 2
+        view = morph_view({"frames": rows}, frames, "m", arrows="M0 0l1 1")
+        job = Job(id="0" * 32, model="m", work=lambda: None, state="running", stage="frames")
+        html = render("app_run.html", job=job, position=0, waiting=0, view=view, files={})
+        assert ('class="show-arrows" checked' in html) == shown, explained
+        assert ('class="frame no-arrows"' in html) == (not shown), explained
