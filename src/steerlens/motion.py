@@ -30,7 +30,8 @@ rendering has 37 % of its phases past pi and falls to 17 / 2 against the warp's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 
 import torch
@@ -64,6 +65,25 @@ def _upsampling_factors(grid: int, h: int, w: int) -> tuple[Tensor, Tensor]:
     return factor(h).contiguous(), factor(w).contiguous()
 
 
+@lru_cache(maxsize=64)
+def _squared_factors(grid: int, h: int, w: int) -> tuple[Tensor, Tensor]:
+    """``(K_y (h, G^2), K_x (w, G^2))`` with ``K[i, a G + c] = U[i, a] U[i, c]``: the factors of
+    ``U^T diag(m) U`` for the separable upsampling of :func:`_upsampling_factors` (float64).
+
+    Examples
+    --------
+    >>> ky, kx = _squared_factors(3, 5, 4)
+    >>> uy, ux = _upsampling_factors(3, 5, 4)
+    >>> bool(torch.allclose(ky[:, 1 * 3 + 2], uy[:, 1] * uy[:, 2])), tuple(kx.shape)
+    (True, (4, 9))
+    """
+    def square(u: Tensor) -> Tensor:
+        return (u[:, :, None] * u[:, None, :]).reshape(u.shape[0], grid * grid).contiguous()
+
+    uy, ux = _upsampling_factors(grid, h, w)
+    return square(uy), square(ux)
+
+
 def local_frequency(band: Tensor, stride: tuple[float, float]) -> tuple[Tensor, Tensor]:
     """``(omega_x, omega_y)`` of a complex band ``(..., h, w)`` in radians per *image* pixel.
 
@@ -93,29 +113,32 @@ def local_frequency(band: Tensor, stride: tuple[float, float]) -> tuple[Tensor, 
     return wx, wy
 
 
-@dataclass
 class PhaseMotionFit:
     """Normal equations of the phase–displacement fit for one batch of CSP coefficients.
 
     Build once per set of source coefficients (:meth:`build`), then :meth:`solve` for any phase
     edit on them: the left-hand side depends only on the coefficients, so the persistent regime
-    refits every step at the cost of one matrix-vector product per band.
+    refits every step at the cost of one matrix-vector product per band. A fit can also be split
+    in two: :meth:`project` (the edit's right-hand side: per band, the work that needs the edit
+    itself) now, and :meth:`solve_projected` later, when the read-out is read. The left-hand side
+    and its Cholesky factor are only assembled at the first solve.
     """
 
-    grid: int
-    image_shape: tuple[int, int]
-    lhs: Tensor  # (N, 2G^2, 2G^2) float64
-    factor: Tensor  # Cholesky factor of lhs + ridge
-    terms: list[tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]  # per band: wx*w, wy*w, w, U_y, U_x
+    def __init__(self, grid: int, image_shape: tuple[int, int], batch: int,
+                 terms: list[tuple[Tensor, Tensor, Tensor, Tensor, Tensor]],
+                 moments: list[tuple[Tensor, Tensor, Tensor]]) -> None:
+        self.grid, self.image_shape, self.batch = grid, image_shape, batch
+        self.terms = terms  # per band: wx*w, wy*w, w, U_y, U_x
+        self.moments = moments  # per band: (3, N, h, w) float64 sums of w wx wx, w wx wy, w wy wy; K_y, K_x
+        self._lhs: Tensor | None = None
+        self._factor: Tensor | None = None
 
     @classmethod
     def build(cls, coeffs: Coeffs, masks: list[Tensor | None], grid: int) -> PhaseMotionFit:
-        """Normal equations over every complex band of ``coeffs`` (edited coefficients only)."""
+        """Per-band terms of the fit over every complex band of ``coeffs`` (edited coefficients only)."""
         h_img, w_img = coeffs.image_shape
-        n = coeffs.batch_size
-        g2 = grid * grid
-        lhs = torch.zeros(n, 2 * g2, 2 * g2, dtype=torch.float64, device=coeffs.bands[0].device)
-        terms = []
+        device = coeffs.bands[0].device
+        terms, moments = [], []
         for band, mask in zip(coeffs.bands, masks):
             if not band.is_complex():
                 continue
@@ -124,42 +147,74 @@ class PhaseMotionFit:
             weight = band.abs().square()
             if mask is not None:
                 weight = weight * mask
-            uy, ux = (u.to(lhs.device) for u in _upsampling_factors(grid, h, w))
-            mxx, mxy, myy = (_per_pixel(weight * a * b).double()
-                             for a, b in ((wx, wx), (wx, wy), (wy, wy)))
-            for (i, j), m in (((0, 0), mxx), ((0, 1), mxy), ((1, 1), myy)):
-                # U^T diag(m) U through the separable factors: O(h w G^2 + h G^4) per image
-                # instead of O(h w G^4) for the dense (h w, G^2) matrix
-                inner = torch.einsum("nij,jb,jd->nibd", m, ux, ux)
-                block = torch.einsum("ia,ic,nibd->nabcd", uy, uy, inner).reshape(n, g2, g2)
-                lhs[:, i * g2:(i + 1) * g2, j * g2:(j + 1) * g2] += block
-                if i != j:
-                    lhs[:, j * g2:(j + 1) * g2, i * g2:(i + 1) * g2] += block.transpose(1, 2)
-            terms.append((weight * wx, weight * wy, weight, uy, ux))
-        diag = lhs.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-30)
-        eye = torch.eye(2 * g2, dtype=torch.float64, device=lhs.device)
-        factor = torch.linalg.cholesky(lhs + RIDGE * diag[:, None, None] * eye)
-        return cls(grid, (h_img, w_img), lhs, factor, terms)
+            uy, ux = (u.to(device) for u in _upsampling_factors(grid, h, w))
+            ky, kx = (k.to(device) for k in _squared_factors(grid, h, w))
+            wwx, wwy = weight * wx, weight * wy
+            m = torch.stack([_per_pixel(wwx * wx), _per_pixel(wwx * wy), _per_pixel(wwy * wy)]).double()
+            terms.append((wwx, wwy, weight, uy, ux))
+            moments.append((m, ky, kx))
+        return cls(grid, (h_img, w_img), coeffs.batch_size, terms, moments)
+
+    @property
+    def lhs(self) -> Tensor:
+        """``(N, 2G^2, 2G^2)`` float64: ``sum_b U^T diag(w omega omega^T) U`` (assembled once)."""
+        if self._lhs is None:
+            n, grid, g2 = self.batch, self.grid, self.grid * self.grid
+            device = self.terms[0][0].device if self.terms else torch.device("cpu")
+            # the three distinct blocks (xx, xy, yy) of every band, summed before assembly
+            blocks = torch.zeros(3, n, g2, g2, dtype=torch.float64, device=device)
+            for m, ky, kx in self.moments:
+                # U^T diag(m) U through the separable factors as two matrix products: rows (a, c)
+                # of ky = U_y[:, a] U_y[:, c], columns (b, d) of kx; O(h w G^2 + h G^4) per image
+                ac_bd = ky.T @ (m @ kx)  # (3, N, G^2 [a c], G^2 [b d])
+                blocks += ac_bd.view(3, n, grid, grid, grid, grid).permute(0, 1, 2, 4, 3, 5).reshape(
+                    3, n, g2, g2)
+            self._lhs = torch.cat([torch.cat([blocks[0], blocks[1]], 2),
+                                   torch.cat([blocks[1].transpose(1, 2), blocks[2]], 2)], 1)
+        return self._lhs
+
+    @property
+    def factor(self) -> Tensor:
+        """Cholesky factor of ``lhs`` plus the ridge (computed once)."""
+        if self._factor is None:
+            lhs = self.lhs
+            diag = lhs.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-30)
+            eye = torch.eye(lhs.shape[-1], dtype=torch.float64, device=lhs.device)
+            self._factor = torch.linalg.cholesky(lhs + RIDGE * diag[:, None, None] * eye)
+        return self._factor
+
+    def project(self, dphi: list[Tensor | None]) -> tuple[Tensor, Tensor]:
+        """The right-hand side ``(N, 2G^2)`` and the weighted total ``(N,)`` of a phase edit
+        (one phase change per complex band, same order as the coefficients): all the fit needs
+        of the edit."""
+        n, g2 = self.batch, self.grid * self.grid
+        device = self.terms[0][0].device if self.terms else torch.device("cpu")
+        rhs = torch.zeros(n, 2 * g2, dtype=torch.float64, device=device)
+        total = torch.zeros(n, dtype=torch.float64, device=device)
+        bands = [p for p in dphi if p is not None]
+        for (wwx, wwy, weight, uy, ux), p in zip(self.terms, bands, strict=True):
+            r = -torch.stack([_per_pixel(wwx * p), _per_pixel(wwy * p)], 1).double()  # (N, 2, h, w)
+            rhs += (uy.T @ r @ ux).reshape(n, 2 * g2)
+            total += (weight * p.square()).flatten(1).sum(1).double()
+        return rhs, total
+
+    def solve_projected(self, rhs: Tensor, total: Tensor, rows: Tensor | None = None
+                        ) -> tuple[Tensor, Tensor]:
+        """:meth:`solve` from a :meth:`project` result, for the images ``rows`` (default: all)."""
+        factor, lhs = self.factor, self.lhs
+        if rows is not None:
+            factor, lhs, rhs, total = factor[rows], lhs[rows], rhs[rows], total[rows]
+        g = torch.cholesky_solve(rhs[..., None], factor)[..., 0]
+        fitted = 2 * (rhs * g).sum(1) - torch.einsum("ni,nij,nj->n", g, lhs, g)
+        explained = torch.where(total > 0, fitted / total.clamp_min(1e-30), torch.zeros_like(total))
+        return g.view(-1, 2, self.grid, self.grid).float(), explained.clamp(0, 1).float()
 
     def solve(self, dphi: list[Tensor | None]) -> tuple[Tensor, Tensor]:
         """The control grid ``(N, 2, G, G)`` (px per unit of ``dphi``) and the explained share ``(N,)``.
 
         ``dphi`` holds one phase change per complex band (same order as the coefficients).
         """
-        g2 = self.grid * self.grid
-        n = self.lhs.shape[0]
-        rhs = torch.zeros(n, 2 * g2, dtype=torch.float64, device=self.lhs.device)
-        total = torch.zeros(n, dtype=torch.float64, device=self.lhs.device)
-        bands = [p for p in dphi if p is not None]
-        for (wwx, wwy, weight, uy, ux), p in zip(self.terms, bands, strict=True):
-            for k, ww in ((0, wwx), (1, wwy)):
-                r = -_per_pixel(ww * p).double()
-                rhs[:, k * g2:(k + 1) * g2] += torch.einsum("ia,nij,jb->nab", uy, r, ux).reshape(n, g2)
-            total += (weight * p.square()).flatten(1).sum(1).double()
-        g = torch.cholesky_solve(rhs[..., None], self.factor)[..., 0]
-        fitted = 2 * (rhs * g).sum(1) - torch.einsum("ni,nij,nj->n", g, self.lhs, g)
-        explained = torch.where(total > 0, fitted / total.clamp_min(1e-30), torch.zeros_like(total))
-        return g.view(n, 2, self.grid, self.grid).float(), explained.clamp(0, 1).float()
+        return self.solve_projected(*self.project(dphi))
 
     def dense(self, g: Tensor) -> Tensor:
         """The dense field ``(N, 2, H, W)`` of control grids ``g``."""
@@ -228,9 +283,22 @@ class MotionReadout:
     ((1, 2, 16, 16), 1.414, None)
     """
 
-    def __init__(self, image_shape: tuple[int, int], fit: PhaseMotionFit | None) -> None:
+    def __init__(self, image_shape: tuple[int, int],
+                 fit: PhaseMotionFit | Callable[[], PhaseMotionFit] | None) -> None:
         self.image_shape = image_shape
-        self.fit = fit
+        self._fit = fit
+
+    @property
+    def fits_phase(self) -> bool:
+        """Whether the field comes from the phase fit (and so has an explained share)."""
+        return self._fit is not None
+
+    @property
+    def fit(self) -> PhaseMotionFit | None:
+        """The phase fit (built on first use), or ``None`` for flow edits."""
+        if callable(self._fit):
+            self._fit = self._fit()
+        return self._fit
 
     @classmethod
     def for_direction(cls, transform, direction, grid: int, phase_fit: bool = True
@@ -247,14 +315,32 @@ class MotionReadout:
                            if c.is_complex())
         if not (is_csp and phase_edited):
             return None
-        return cls(coeffs.image_shape, PhaseMotionFit.build(coeffs, direction.edited_mask, grid))
+        masks = direction.edited_mask
+        return cls(coeffs.image_shape, lambda: PhaseMotionFit.build(coeffs, masks, grid))
+
+    def project(self, edit: list[Tensor | None]) -> tuple[Tensor, ...]:
+        """What the read-out needs of an edit, small and detached from it: the flow edit's control
+        grids (copied), or the phase fit's right-hand side and total (:meth:`PhaseMotionFit.project`).
+        :meth:`resolve` turns it into the field later, only if it is read."""
+        fit = self.fit
+        if fit is None:
+            return tuple(e.detach().clone() for e in edit if e is not None)
+        return fit.project(edit)
+
+    def resolve(self, projected: tuple[Tensor, ...], rows: Tensor | None = None
+                ) -> tuple[Tensor, Tensor | None]:
+        """Dense field ``(n, 2, H, W)`` in pixels and explained share (``None`` for flow edits) of a
+        :meth:`project` result, for the images ``rows`` (default: all)."""
+        fit = self.fit
+        if fit is None:
+            from steerlens.transforms.flow import dense_displacement
+
+            grids = list(projected) if rows is None else [e[rows] for e in projected]
+            return dense_displacement(grids, self.image_shape), None
+        g, explained = fit.solve_projected(*projected, rows=rows)
+        return fit.dense(g), explained
 
     def __call__(self, edit: list[Tensor | None]) -> tuple[Tensor, Tensor | None]:
         """Dense field ``(N, 2, H, W)`` in pixels of an edit (flow: displacement bands; CSP: phase
         changes), and the share of the phase change it explains (``None`` for flow edits)."""
-        if self.fit is None:
-            from steerlens.transforms.flow import dense_displacement
-
-            return dense_displacement([e for e in edit if e is not None], self.image_shape), None
-        g, explained = self.fit.solve(edit)
-        return self.fit.dense(g), explained
+        return self.resolve(self.project(edit))

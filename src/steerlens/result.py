@@ -7,6 +7,7 @@ transform or the model's gradient.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,31 @@ class Overshoot:
     message: str
 
 
+_REQUIRED = object()
+
+
+class _AfterPending:
+    """A :class:`MorphResult` field whose value waits for the result's pending read-outs
+    (:meth:`MorphResult.defer`): reading it runs them first. Assignment stores as usual."""
+
+    def __init__(self, default: Any = _REQUIRED) -> None:
+        self.default = default
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:  # the class attribute: the dataclass default (none for a required field)
+            if self.default is _REQUIRED:
+                raise AttributeError(self.slot[1:])
+            return self.default
+        obj._run_pending()
+        return obj.__dict__[self.slot]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.slot] = value
+
+
 @dataclass
 class MorphResult:
     """Everything a morph produced.
@@ -114,7 +140,7 @@ class MorphResult:
     frames: Tensor
     source: Tensor
     amplifications: list[float]
-    scores: list[FrameScore]
+    scores: list[FrameScore] = _AfterPending()  # type: ignore[assignment]
     target: int
     target_name: str
     source_class: int
@@ -129,7 +155,24 @@ class MorphResult:
     judges: dict[str, list[float]] = field(default_factory=dict)
     reached: bool = False
     runtime: dict[str, Any] = field(default_factory=dict)
-    displacement: Tensor | None = None
+    displacement: Tensor | None = _AfterPending(None)  # type: ignore[assignment]
+
+    # ----------------------------------------------------------------- read-outs
+    def defer(self, fill: Callable[[list[FrameScore]], Tensor | None]) -> None:
+        """Leave the motion read-outs for later: ``fill(scores)`` sets the scores' displacement
+        and ``phase_explained`` fields and returns the displacement field; it runs the first time
+        ``scores``, ``displacement`` (or anything built on them) is read
+        (:mod:`steerlens.regimes.readouts`)."""
+        self.__dict__["_pending"] = fill
+
+    def _run_pending(self) -> None:
+        fill = self.__dict__.pop("_pending", None)
+        if fill is not None:
+            self.__dict__["_displacement"] = fill(self.__dict__["_scores"])
+
+    def __getstate__(self) -> dict[str, Any]:
+        self._run_pending()  # a pickled result carries values, not the batch's coefficients
+        return dict(self.__dict__)
 
     # ----------------------------------------------------------------- views
     @property

@@ -18,7 +18,8 @@ from torch import Tensor
 from steerlens.config import MorphConfig
 from steerlens.gradient import EditDirection
 from steerlens.models.base import Classifier
-from steerlens.motion import MotionReadout, field_magnitude_stats
+from steerlens.motion import MotionReadout
+from steerlens.regimes.readouts import BatchReadouts, LazyMotion, TrackedMotion
 from steerlens.result import FrameScore, MorphResult, Overshoot
 from steerlens.transforms.base import Transform
 
@@ -69,17 +70,9 @@ class Trajectory:
     subsample: bool = False
     settings: dict[str, Any] = field(default_factory=dict)  # added to every image's settings
     per_image_settings: list[dict[str, Any]] | None = None
-    # motion read-outs (steerlens.motion), for the methods that have a displacement field
-    mean_displacement: Tensor | None = None  # (K, B) px
-    max_displacement: Tensor | None = None  # (K, B) px
-    phase_explained: Tensor | None = None  # (K, B) share of the phase change the field explains
-    displacement: Tensor | None = None  # (B, 2, H, W) the last frame's field, px
-
-    def set_motion(self, mean: Tensor, peak: Tensor, explained: Tensor | None,
-                   final_field: Tensor) -> None:
-        """Record the per-frame displacement statistics ``(K, B)`` and the final field."""
-        self.mean_displacement, self.max_displacement = mean, peak
-        self.phase_explained, self.displacement = explained, final_field
+    # motion read-outs (steerlens.motion), for the methods that have a displacement field: computed
+    # when a result is first read (steerlens.regimes.readouts)
+    motion: LazyMotion | None = None
 
 
 Regime = Callable[[MorphProblem, dict[str, float]], Trajectory]
@@ -106,24 +99,23 @@ def to_results(problem: MorphProblem, traj: Trajectory, regime: str) -> list[Mor
     lengths = traj.lengths.tolist()
     reached = traj.reached.tolist()
     out = []
+    kept = []
     for i in range(problem.x0.shape[0]):
         n = int(lengths[i]) + 1
         idx = torch.arange(n)
         if traj.subsample and n > cfg.frames:
             idx = torch.linspace(0, n - 1, cfg.frames).round().long()
+        kept.append(idx)
         t, s = int(problem.target[i]), int(problem.source[i])
         probs = traj.probs[idx.to(traj.probs.device), i]
         # one transfer per field (not one device sync per frame and field)
         cols = zip(traj.amplification[idx, i].tolist(), probs[:, t].tolist(), probs[:, s].tolist(),
                    probs.argmax(-1).tolist(), traj.l2[idx, i].tolist(),
-                   traj.max_abs_dphi[idx, i].tolist(), traj.frac_wrapped[idx, i].tolist(),
-                   *(_column(v, idx, i) for v in (traj.mean_displacement, traj.max_displacement,
-                                                  traj.phase_explained)))
+                   traj.max_abs_dphi[idx, i].tolist(), traj.frac_wrapped[idx, i].tolist())
         scores = [
             FrameScore(amplification=a, p_target=pt, p_source=ps, top1_index=k, top1_name=names[k],
-                       l2=l2, max_abs_dphi=dphi, frac_wrapped=wrapped, mean_displacement=md,
-                       max_displacement=xd, phase_explained=ex)
-            for a, pt, ps, k, l2, dphi, wrapped, md, xd, ex in cols
+                       l2=l2, max_abs_dphi=dphi, frac_wrapped=wrapped)
+            for a, pt, ps, k, l2, dphi, wrapped in cols
         ]
         res = MorphResult(
             # every frame kept: a view (no copy of the (K, C, H, W) block), as before the refactor
@@ -143,20 +135,16 @@ def to_results(problem: MorphProblem, traj: Trajectory, regime: str) -> list[Mor
             stop_reason=traj.stop_reason[i],
             overshoot=traj.overshoot[i],
             reached=bool(reached[i]),
-            displacement=None if traj.displacement is None else traj.displacement[i].detach().cpu(),
         )
         res.settings.update(traj.settings)
         if traj.per_image_settings is not None:
             res.settings.update(traj.per_image_settings[i])
         out.append(res)
+    if traj.motion is not None:  # fitted for the whole batch when any result is first read
+        readouts = BatchReadouts(traj.motion, kept, [int(v) for v in lengths])
+        for i, res in enumerate(out):
+            res.defer(readouts.filler(i))
     return out
-
-
-def _column(values: Tensor | None, idx: Tensor, i: int) -> list[float | None]:
-    """Image ``i``'s entries of a ``(K, B)`` read-out at frames ``idx`` (``None`` where absent)."""
-    if values is None:
-        return [None] * len(idx)
-    return values[idx.to(values.device), i].tolist()
 
 
 def _settings_copy(base: dict[str, Any]) -> dict[str, Any]:
@@ -185,40 +173,20 @@ def iterative_steps(config: MorphConfig, max_steps: int) -> tuple[float, list[fl
 
 
 class MotionTrack:
-    """Per-step displacement statistics of an iterative run (nothing when the method has no field).
+    """Per-step displacement read-outs of an iterative run (nothing when the method has no field).
 
-    ``step(edit, explained, active)`` reads the field of the accumulated edit (flow: displacement
-    increments; CSP: phase increments, refitted every step) and freezes images that stopped.
+    ``step(edit, explained)`` records what the read-out needs of the accumulated edit (flow:
+    displacement increments; CSP: phase increments, refitted every step); the fields and their
+    statistics are computed when a result is read (:class:`~steerlens.regimes.readouts.TrackedMotion`).
     """
 
     def __init__(self, readout: MotionReadout | None, first: EditDirection) -> None:
-        self.readout = readout
-        if readout is None:
-            return
-        b = first.unit.shape[0]
-        zeros = torch.zeros(b, device=first.unit.device)
-        self.mean, self.peak = [zeros], [zeros]
-        # an explained share exists for CSP phase fits and for csp-motion's own fit; plain flow has none
-        has_share = readout.fit is not None or first.motion_explained is not None
-        start = first.motion_explained if first.motion_explained is not None else zeros
-        self.explained = [start] if has_share else None
-        self.field: Tensor | None = None
+        self.track = None if readout is None else TrackedMotion(readout, first)
 
-    def step(self, edit: list[Tensor | None], explained: Tensor | None, active: Tensor) -> None:
-        if self.readout is None:
-            return
-        field, fitted = self.readout(edit)
-        explained = explained if explained is not None else fitted
-        mean, peak = field_magnitude_stats(field)
-        self.mean.append(torch.where(active, mean, self.mean[-1]))
-        self.peak.append(torch.where(active, peak, self.peak[-1]))
-        if self.explained is not None and explained is not None:
-            self.explained.append(torch.where(active, explained.to(mean), self.explained[-1]))
-        keep = active.view(-1, 1, 1, 1)
-        self.field = field if self.field is None else torch.where(keep, field, self.field)
+    def step(self, edit: list[Tensor | None], explained: Tensor | None) -> None:
+        if self.track is not None:
+            self.track.step(edit, explained)
 
     def finish(self, traj: Trajectory) -> None:
-        if self.readout is None or self.field is None:
-            return
-        explained = torch.stack(self.explained, 0) if self.explained is not None else None
-        traj.set_motion(torch.stack(self.mean, 0), torch.stack(self.peak, 0), explained, self.field)
+        if self.track is not None and self.track.steps:
+            traj.motion = self.track

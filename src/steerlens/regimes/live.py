@@ -74,7 +74,7 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
         traj_l2.append(torch.where(active, l2, traj_l2[-1]))
         traj_dphi.append(torch.where(active, dphi[0], traj_dphi[-1]))
         traj_wrap.append(torch.where(active, wrapped[0], traj_wrap[-1]))
-        motion.step(applied.phase, d.motion_explained, active)
+        motion.step(applied.phase, d.motion_explained)
         cum.append(cum[-1] + size)
         if auto:
             done = (l2 >= cfg.l2_budget - 1e-6) if cfg.l2_budget is not None else (p[cols, t] >= cfg.goal_p)

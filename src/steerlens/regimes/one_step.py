@@ -14,8 +14,9 @@ import torch
 from torch import Tensor
 
 from steerlens.frames import render_frames
-from steerlens.motion import MotionReadout, field_magnitude_stats
+from steerlens.motion import MotionReadout
 from steerlens.regimes.base import MorphProblem, Trajectory, goal_text
+from steerlens.regimes.readouts import OneStepMotion
 from steerlens.result import Overshoot
 from steerlens.schedule import detect_overshoot, linear_schedule, search_amplification
 
@@ -88,14 +89,7 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
     readout = MotionReadout.for_direction(transform, direction, cfg.flow_grid,
                                           cfg.phase_consistency)
     if readout is not None:  # fields scale linearly with the amplification along a one-step path
-        field, explained = readout(direction.phase)
-        mean, peak = field_magnitude_stats(field)
-        a = user_amps.abs()
-        if direction.motion_explained is not None:
-            explained = direction.motion_explained
-        traj.set_motion(a * mean[None], a * peak[None],
-                        None if explained is None else explained[None].expand(k, -1),
-                        user_amps[-1].view(-1, 1, 1, 1) * field)
+        traj.motion = OneStepMotion(readout, direction, user_amps)
     return traj
 
 

@@ -214,7 +214,7 @@ def persistent_trajectory(
         dphi, wrapped = phase_stats(inc, ones)  # the increments are the phase change itself
         traj_dphi.append(torch.where(active, dphi[0], traj_dphi[-1]))
         traj_wrap.append(torch.where(active, wrapped[0], traj_wrap[-1]))
-        motion.step(inc.phase, d.motion_explained, active)
+        motion.step(inc.phase, d.motion_explained)
         cum.append(cum[-1] + size)
         if auto:
             good = p[cols, target] >= config.goal_p
