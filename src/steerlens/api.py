@@ -23,6 +23,7 @@ from steerlens.gradient import edit_direction
 from steerlens.models.base import Classifier
 from steerlens.regimes import MorphProblem, run_regime
 from steerlens.result import MorphResult
+from steerlens.threads import job_size, thread_policy
 from steerlens.transforms.base import Transform
 from steerlens.validation import check_images, check_memory, check_targets, estimate_morph_bytes
 
@@ -147,6 +148,11 @@ def morph_batch(
 
     All images share one gradient pass, one vectorised schedule search and batched frame rendering;
     each gets its own amplification. Returns one :class:`MorphResult` per image.
+
+    torch's CPU threads: unless the caller chose them (``STEERLENS_THREADS``, ``OMP_NUM_THREADS``,
+    ``torch.set_num_threads`` or a front end's ``--threads``), the call runs with the count the
+    thread policy picks for its size and the free cores (:mod:`steerlens.threads`), and restores
+    torch's previous count afterwards; ``result.runtime`` records the count and its source.
     """
     if not isinstance(config, MorphConfig):
         raise ConfigError(f"config must be a MorphConfig, got {type(config).__name__}")
@@ -157,6 +163,18 @@ def morph_batch(
     t = torch.tensor(check_targets(targets, b, model.class_names), device=dev)
     frames = cfg.frames if isinstance(cfg.amplification, str) else len(cfg.amplification)
     check_memory(estimate_morph_bytes(b, *x.shape[1:], frames, cfg.n_orientations), dev)
+    # torch's threads for this call: the caller's choice, else the thread policy's for the job's
+    # size (steerlens.threads); restored afterwards
+    with thread_policy(job_size(x.shape[-2], x.shape[-1], b, frames)) as threads:
+        results = _morph_batch(model, x, t, cfg, dev, progress)
+    for r in results:
+        r.runtime["thread_policy"] = threads.as_dict()
+    return results
+
+
+def _morph_batch(model: Classifier, x: Tensor, t: Tensor, cfg: MorphConfig, dev: torch.device,
+                 progress: bool) -> list[MorphResult]:
+    """:func:`morph_batch` on checked inputs."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
     transform = build_transform(cfg, x.shape[1])
@@ -173,7 +191,7 @@ def morph_batch(
         warnings.warn(
             "target equals the source's top-1 class for some image; the morph will only raise its "
             "confidence",
-            stacklevel=2,
+            stacklevel=3,  # the caller of morph_batch
         )
     problem = MorphProblem(model, transform, x, t, src, cfg, direction, progress)
     results = run_regime(cfg.regime, problem, timings)
