@@ -23,7 +23,6 @@ import torch
 from steerlens.cli import main
 from steerlens.experiments.kept import load_kept
 from steerlens.models.hashing import file_sha256
-from steerlens.models.training import model_cache_dir
 from steerlens.models.weights import read_weights
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -77,17 +76,22 @@ def test_the_payload_is_live(marker, tmp_path):
 
 
 @pytest.mark.parametrize("form", ["raw", "torch-zip"])
-def test_model_cache_plant_is_refused_and_retrained(form, marker, tmp_path, monkeypatch, capsys,
-                                                    mnist_model):
-    """A pickle planted as the cached mnist-cnn weights (metadata hash updated to match)."""
-    stem = model_cache_dir() / Path(mnist_model.spec["weights_file"]).stem
+def test_model_cache_plant_is_refused_and_the_shipped_weights_used(form, marker, tmp_path,
+                                                                   monkeypatch, capsys):
+    """A pickle planted as the cached mnist-cnn weights (metadata hash updated to match): never
+    run; the entry is reported as damaged and the weights shipped in the package are used."""
+    from steerlens.models import load_model
+    from steerlens.models.cache import PACKAGED_DIR
+
+    shipped = load_model("mnist-cnn", progress=False)
+    stem_name = Path(shipped.spec["weights_file"]).stem
     cache = tmp_path / "cache"
     (cache / "models").mkdir(parents=True)
-    meta = json.loads(stem.with_suffix(".json").read_text())
-    planted = cache / "models" / f"{stem.name}.pt"
+    meta = json.loads((PACKAGED_DIR / f"{stem_name}.json").read_text())
+    planted = cache / "models" / f"{stem_name}.pt"
     shutil.copy(_payloads(marker, tmp_path / "p")[form], planted)
     meta["weights_sha256"] = file_sha256(planted)  # so the loader gets as far as reading it
-    (cache / "models" / f"{stem.name}.json").write_text(json.dumps(meta))
+    (cache / "models" / f"{stem_name}.json").write_text(json.dumps(meta))
     monkeypatch.setenv("STEERLENS_CACHE_DIR", str(cache))
 
     assert main(["train", "mnist", "--quiet"]) == 0
@@ -95,11 +99,13 @@ def test_model_cache_plant_is_refused_and_retrained(form, marker, tmp_path, monk
     assert not marker.exists()
     assert "damaged model cache" in captured.err
     clean = float(captured.out.split("clean accuracy ")[1].split("%")[0])
-    assert clean > 95.0  # retrained, not loaded
-    # the cache now holds plain weights that match their metadata
-    fresh = json.loads((cache / "models" / f"{stem.name}.json").read_text())
+    assert clean == pytest.approx(100 * meta["clean_acc"], abs=0.05)  # the shipped model
+    # --retrain replaces the planted file with plain weights that match their metadata
+    assert main(["train", "mnist", "--quiet", "--retrain"]) == 0
+    assert not marker.exists()
+    fresh = json.loads((cache / "models" / f"{stem_name}.json").read_text())
     assert fresh["weights_sha256"] == file_sha256(planted)
-    assert set(read_weights(planted)) == set(mnist_model.net.state_dict())
+    assert set(read_weights(planted)) == set(shipped.net.state_dict())
 
 
 def test_experiment_cache_plant_is_ignored_and_recomputed(marker, tmp_path, capsys):

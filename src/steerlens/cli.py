@@ -36,6 +36,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # plain help text: rich markup would swallow "[video]" in "pip install 'steerlens[video]'"
+    rich_markup_mode=None,
     help="Show how an image classifier would change an image to move it to another class.",
 )
 
@@ -178,6 +180,24 @@ def _model_and_image(image: Path, model: str, weights: Path | None, device, quie
 
 
 # ----------------------------------------------------------------------------- commands
+def _print_version(value: bool) -> None:
+    if value:
+        import torch
+
+        from steerlens import __version__
+
+        typer.echo(f"steerlens {__version__} (torch {torch.__version__})")
+        raise Exit(0)
+
+
+@app.callback()
+def _main_options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Show how an image classifier would change an image to move it to another class."""
+
+
 @app.command()
 def morph(
     image: Path = typer.Argument(..., help="Image file (PNG, JPEG, ...)."),
@@ -327,6 +347,18 @@ def demo(
     _echo(f"gallery: {index} ({time.perf_counter() - t0:.0f} s)")
 
 
+@app.command()
+def samples(
+    out: Path = typer.Argument(Path("."), help="Folder to write into (default: here)."),
+) -> None:
+    """Write the README's example files: cat.jpg, digit.png and photos/ (real, from installed packages)."""
+    from steerlens.data.samples import write_samples
+
+    check_writable(out)
+    paths = write_samples(out)
+    typer.echo(f"wrote {', '.join(str(p.relative_to(out)) for p in paths)} to {out}")
+
+
 @app.command("models")
 def models_cmd() -> None:
     """List built-in models with their input size and classes."""
@@ -429,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     except click_exceptions.NoArgsIsHelpError:
         return 0
     except click_exceptions.UsageError as e:
-        command = f"steerlens {e.ctx.info_name} --help" if e.ctx and e.ctx.info_name else "steerlens --help"
+        name = e.ctx.info_name if e.ctx else None
+        command = f"steerlens {name} --help" if name and name != "steerlens" else "steerlens --help"
         typer.echo(f"error: {e.format_message()} (see {command})", err=True)
         return 2
     except click_exceptions.ClickException as e:

@@ -28,3 +28,14 @@ class TargetError(SteerlensError):
 
 class ConfigError(SteerlensError):
     """An option or combination of options is invalid."""
+
+
+def model_label(name: str | None) -> str:
+    """How an error names a model: ``model 'resnet'``, or ``the model`` when it has no own name.
+
+    Examples
+    --------
+    >>> model_label("mnist-cnn"), model_label("model"), model_label("")
+    ("model 'mnist-cnn'", 'the model', 'the model')
+    """
+    return f"model {name!r}" if name and name != "model" else "the model"

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from steerlens.config import MorphConfig
-from steerlens.errors import ModelError
+from steerlens.errors import ModelError, model_label
 from steerlens.models.base import Classifier
 from steerlens.transforms.base import Coeffs, Transform
 from steerlens.validation import check_gradient, check_logits, describe_exception
@@ -143,7 +143,7 @@ def coefficient_gradient(
             if not validate:
                 raise
             raise ModelError(
-                f"model {model.name} cannot be differentiated with respect to its input "
+                f"{model_label(model.name)} cannot be differentiated with respect to its input "
                 f"({describe_exception(err, 120)}); remove detach/no_grad/argmax from forward"
             ) from None
     return [g.detach() for g in grads], per_image.detach(), logits.detach()

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from steerlens.errors import ImageError, ModelError, TargetError
+from steerlens.errors import ImageError, ModelError, TargetError, model_label
 
 #: smallest image side the pyramid and the models accept
 MIN_IMAGE_SIDE = 8
@@ -140,31 +140,31 @@ def check_logits(
     >>> check_logits(torch.zeros(1, 3), 4, 3)
     Traceback (most recent call last):
     ...
-    steerlens.errors.ModelError: model model returned 1 row(s) of logits for a batch of 4 images; it must return one row per image
+    steerlens.errors.ModelError: the model returned 1 row(s) of logits for a batch of 4 images; it must return one row per image
     """
     if not isinstance(out, Tensor):
         raise ModelError(
-            f"model {name} returned a {type(out).__name__}, not a tensor; "
+            f"{model_label(name)} returned a {type(out).__name__}, not a tensor; "
             "return the logits tensor (N, num_classes) from forward()"
         )
     if out.dim() != 2:
         raise ModelError(
-            f"model {name} output has shape {tuple(out.shape)}; expected logits of shape "
+            f"{model_label(name)} output has shape {tuple(out.shape)}; expected logits of shape "
             "(N, num_classes): end the network with a pooled/flattened linear head"
         )
     if batch is not None and out.shape[0] != batch:
         raise ModelError(
-            f"model {name} returned {out.shape[0]} row(s) of logits for a batch of {batch} images; "
+            f"{model_label(name)} returned {out.shape[0]} row(s) of logits for a batch of {batch} images; "
             "it must return one row per image"
         )
     if num_classes is not None and out.shape[1] != num_classes:
         raise ModelError(
-            f"model {name} outputs {out.shape[1]} logits but has {num_classes} class names; "
+            f"{model_label(name)} outputs {out.shape[1]} logits but has {num_classes} class names; "
             f"give a class-names file with {out.shape[1]} lines"
         )
     if finite and not bool(torch.isfinite(out).all()):
         raise ModelError(
-            f"model {name} output is not finite (NaN or inf); check its weights and input "
+            f"{model_label(name)} output is not finite (NaN or inf); check its weights and input "
             "normalisation"
         )
     return out
@@ -181,18 +181,18 @@ def check_gradient(peak: Tensor, name: str = "model") -> None:
     >>> check_gradient(torch.tensor([float("nan")]))
     Traceback (most recent call last):
     ...
-    steerlens.errors.ModelError: model model's gradient with respect to the image is NaN or infinite (image 0); check for non-differentiable operations (e.g. sqrt or log at 0)
+    steerlens.errors.ModelError: the model's gradient with respect to the image is NaN or infinite (image 0); check for non-differentiable operations (e.g. sqrt or log at 0)
     """
     finite = torch.isfinite(peak)
     if not bool(finite.all()):
         i = int(torch.nonzero(~finite)[0, 0])
         raise ModelError(
-            f"model {name}'s gradient with respect to the image is NaN or infinite (image {i}); "
+            f"{model_label(name)}'s gradient with respect to the image is NaN or infinite (image {i}); "
             "check for non-differentiable operations (e.g. sqrt or log at 0)"
         )
     if not bool((peak > 0).any()):
         raise ModelError(
-            f"model {name}'s gradient with respect to the image is zero; the model must be "
+            f"{model_label(name)}'s gradient with respect to the image is zero; the model must be "
             "differentiable in its input (no argmax, detach or integer casts in forward)"
         )
 
@@ -218,7 +218,7 @@ def zeros_forward(model: Any, device: torch.device | str = "cpu") -> Tensor:
             return model.raw_forward(x) if hasattr(model, "raw_forward") else model(x)
     except Exception as err:  # noqa: BLE001 - a failure in user code is a model problem
         raise ModelError(
-            f"model {model.name} failed on an input of shape {shape} ({describe_exception(err)}); "
+            f"{model_label(model.name)} failed on an input of shape {shape} ({describe_exception(err)}); "
             "check its input size and channels"
         ) from None
 
@@ -240,7 +240,7 @@ def validate_model(model: Any, device: torch.device | str = "cpu") -> None:
     >>> validate_model(Classifier(torch.nn.Identity(), ["a"], (2, 2), 1))
     Traceback (most recent call last):
     ...
-    steerlens.errors.ModelError: model model output has shape (1, 1, 2, 2); expected logits of shape (N, num_classes): end the network with a pooled/flattened linear head
+    steerlens.errors.ModelError: the model output has shape (1, 1, 2, 2); expected logits of shape (N, num_classes): end the network with a pooled/flattened linear head
     """
     check_logits(zeros_forward(model, device), 1, model.num_classes, model.name)
 

@@ -16,7 +16,7 @@ import numpy as np
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-import make_golden  # noqa: E402
+import make_golden
 
 
 def main() -> None:

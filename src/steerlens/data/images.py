@@ -342,9 +342,53 @@ def _array_to_float(arr: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+#: a colour image whose mean chroma (max - min over RGB) exceeds this is called colourful
+COLOUR_CHROMA = 0.08
+#: shrinking more than this per side into a small input (<= 64 px) leaves little of the picture
+DOMAIN_SHRINK = 6.0
+
+
+def domain_warning(arr: np.ndarray, size: tuple[int, int] | None, channels: int | None) -> str | None:
+    """Why an image is far from what a small or grey model saw in training, or ``None``.
+
+    A colour photo fed to a grey 28x28 digit classifier is squashed into a blur the model has
+    never seen; its probabilities still look like a result. Two signs are flagged: a colourful
+    image going into a one-channel model, and a large image shrunk more than
+    :data:`DOMAIN_SHRINK` times per side into an input of at most 64 px.
+
+    Examples
+    --------
+    >>> photo = np.random.default_rng(0).random((300, 400, 3)).astype(np.float32)
+    >>> domain_warning(photo, (28, 28), 1)
+    'a 400x300 colour image is shrunk 10.7x to 28x28 and made grey; it is far from the images this model was trained on, so its scores say little about them'
+    >>> domain_warning(photo[:28, :28], (28, 28), 3) is None
+    True
+    """
+    h, w = arr.shape[:2]
+    colourful = arr.shape[-1] == 3 and float((arr.max(-1) - arr.min(-1)).mean()) > COLOUR_CHROMA
+    shrink = min(h / size[0], w / size[1]) if size is not None else 1.0
+    tiny_input = size is not None and max(size) <= 64
+    signs = []
+    if tiny_input and shrink > DOMAIN_SHRINK:
+        signs.append(f"shrunk {shrink:.1f}x to {size[1]}x{size[0]}")
+    if channels == 1 and colourful:
+        signs.append("made grey")
+    if not signs:
+        return None
+    kind = "colour " if colourful else ""
+    return (
+        f"a {w}x{h} {kind}image is {' and '.join(signs)}; it is far from the images this model "
+        "was trained on, so its scores say little about them"
+    )
+
+
 def _finish(arr: np.ndarray, size: Size | int | None, channels: int | None) -> Tensor:
     if channels is not None and channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
+    target = (size, size) if isinstance(size, int) else (tuple(size) if size is not None else None)
+    why = domain_warning(arr, target, channels)
+    if why is not None:
+        warnings.warn(why, stacklevel=3)
     if channels == 1 and arr.shape[-1] == 3:
         arr = (arr @ _LUMA)[..., None]
     elif channels == 3 and arr.shape[-1] == 1:

@@ -81,7 +81,7 @@ class Classifier(nn.Module):
         (user models loaded from TorchScript or ``module:factory`` are the usual culprits). The
         check reads shapes only, so it costs no device synchronisation.
         """
-        from steerlens.errors import ModelError, SteerlensError
+        from steerlens.errors import ModelError, SteerlensError, model_label
         from steerlens.validation import check_logits, describe_exception
 
         try:
@@ -90,7 +90,7 @@ class Classifier(nn.Module):
             raise
         except Exception as err:  # noqa: BLE001 - a failure inside the network is the model's
             raise ModelError(
-                f"model {self.name} raised {describe_exception(err)} on a batch of shape "
+                f"{model_label(self.name)} raised {describe_exception(err)} on a batch of shape "
                 f"{tuple(x.shape)}; check the model, its input size and channels"
             ) from None
         if self.class_names:

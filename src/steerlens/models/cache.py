@@ -142,7 +142,7 @@ def load_cached(stem: Path) -> Classifier | None:
         return wrap_cached(net, meta)
     except _DAMAGE as exc:  # any damage: retrain rather than fail
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        warnings.warn(f"ignoring damaged model cache {stem} ({msg}); retraining", stacklevel=3)
+        warnings.warn(f"ignoring damaged model cache {stem} ({msg})", stacklevel=3)
         return None
 
 
