@@ -708,8 +708,103 @@ def test_ctrl_c_removes_the_temporary_runs_folder(tmp_path):
             time.sleep(0.2)
         made = [p for p in tmp.iterdir() if p.name.startswith("steerlens-runs-")]
         assert len(made) == 1 and (made[0] / run_id / "result.json").exists()
+        # stop while runs are running and waiting: a clean stop all the same
+        for _ in range(3):
+            r = httpx.post(f"http://127.0.0.1:{port}/runs", timeout=30,
+                           data=_form(tok, frames="24", regime="persistent", budget="20"))
+            assert r.status_code == 202
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and out.strip().endswith("stopped"), (proc.returncode, err)
+        out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out.splitlines()[-1], err) == (0, "stopped", "")
     assert [p.name for p in tmp.iterdir() if p.name.startswith("steerlens-runs-")] == []
+
+
+# ----------------------------------------------------------------------------- a real browser
+def _chromium() -> str | None:
+    import shutil
+
+    return next((p for p in (shutil.which("chromium"), "/usr/lib/chromium/chromium")
+                 if p and os.path.exists(p)), None)
+
+
+ATTACKER_PAGE = """<!doctype html><html><body>
+<form id="f" method="POST" action="http://127.0.0.1:{app}/runs" enctype="multipart/form-data"
+      target="sink"><input name="model" value="mnist-cnn"><input name="target" value="8">
+<input name="image" value="mnist:3"><input name="frames" value="2"></form>
+<iframe name="sink"></iframe>
+<iframe id="framed" src="http://127.0.0.1:{app}/"></iframe>
+<script>
+document.getElementById("f").submit();
+const body = new FormData(); body.append("model", "mnist-cnn"); body.append("target", "8");
+body.append("image", "mnist:3");
+fetch("http://127.0.0.1:{app}/runs", {{method: "POST", mode: "no-cors", body}})
+  .then(() => {{ document.title = "fetched"; }}, () => {{ document.title = "fetched"; }});
+</script></body></html>"""
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (make chromium)")
+def test_a_foreign_page_in_chromium_can_neither_drive_nor_frame_nor_rebind(srv):
+    """Chromium on an attacker page (another site, and another port of this machine): its form
+    post and fetch are refused, its iframe of the app stays empty, a rebound name gets 400."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import http.server
+
+    attacker_port = free_port()
+
+    class Attacker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            page = ATTACKER_PAGE.format(app=srv.port).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    attacker = http.server.ThreadingHTTPServer(("127.0.0.1", attacker_port), Attacker)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    before = _runs(srv)
+    try:
+        with sync_api.sync_playwright() as p:
+            rules = "MAP evil.test 127.0.0.1, MAP rebind.test 127.0.0.1"
+            browser = p.chromium.launch(executable_path=_chromium(),
+                                        args=["--no-sandbox", f"--host-resolver-rules={rules}"])
+            try:
+                for origin in (f"http://evil.test:{attacker_port}",  # another site
+                               f"http://localhost:{attacker_port}"):  # same site, other port
+                    page = browser.new_page()
+                    posts: list[int] = []
+                    page.on("response", lambda r, posts=posts: posts.append(r.status)
+                            if r.url.endswith("/runs") else None)
+                    sent: list[str] = []
+                    page.on("request", lambda r, sent=sent: sent.append(r.resource_type)
+                            if r.method == "POST" else None)
+                    blocked: list[str] = []
+                    page.on("requestfailed", lambda r, blocked=blocked: blocked.append(
+                        f"{r.url.rsplit('/', 1)[-1] or '/'} {r.failure}"))
+                    page.goto(origin + "/")
+                    page.wait_for_function("document.title === 'fetched'", timeout=20_000)
+                    deadline = time.monotonic() + 20
+                    while len(blocked) < 3 and time.monotonic() < deadline:
+                        page.wait_for_timeout(100)
+                    assert sorted(sent) == ["document", "fetch"], sent  # both posts were sent
+                    assert set(posts) <= {403}, posts  # and refused (no run is checked below)
+                    # the form's answer and the framed app are not shown in the attacker's page,
+                    # and the fetch's answer is not readable (Cross-Origin-Resource-Policy)
+                    assert sorted(blocked) == [
+                        "/ net::ERR_BLOCKED_BY_RESPONSE", "runs net::ERR_BLOCKED_BY_RESPONSE",
+                        "runs net::ERR_BLOCKED_BY_RESPONSE.NotSameOrigin"], blocked
+                    assert page.frame_locator("#framed").locator("form.run-form").count() == 0
+                    page.close()
+                page = browser.new_page()
+                page.goto(f"http://rebind.test:{srv.port}/")
+                assert "answers only to its own address" in page.inner_text("body")
+                page.close()
+            finally:
+                browser.close()
+    finally:
+        attacker.shutdown()
+    assert _runs(srv) == before

@@ -90,10 +90,13 @@ class RunQueue:
         self._waiting: dict[str, deque[Job]] = {}
         self._workers: dict[str, threading.Thread] = {}
         self._jobs: dict[str, Job] = {}
+        self._closed = False
 
     def submit(self, model: str, job_id: str, work: Callable[[], None]) -> Job:
         """Queue ``work`` for ``model``; :class:`QueueFull` when too many runs wait already."""
         with self._cond:
+            if self._closed:
+                raise QueueFull("the server is stopping; try again once it is back")
             waiting = self._waiting.setdefault(model, deque())
             queued = sum(j.state == "queued" for j in waiting)
             if queued >= self.max_waiting:
@@ -137,11 +140,38 @@ class RunQueue:
                 self._cond.wait(left)
             return job
 
+    def close(self, timeout: float = 3.0) -> bool:
+        """Stop: no new runs, waiting runs dropped; wait up to ``timeout`` seconds for the running
+        ones. Returns whether none is still running (a run cannot be stopped half-way).
+
+        Examples
+        --------
+        >>> q = RunQueue()
+        >>> q.close(timeout=0)
+        True
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._closed = True
+            for waiting in self._waiting.values():
+                for job in [j for j in waiting if j.state == "queued"]:
+                    waiting.remove(job)
+                    job.state, job.message = "error", "the server stopped before this run started"
+            self._cond.notify_all()
+            while any(j.state == "running" for j in self._jobs.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
     def _drain(self, model: str) -> None:
         while True:
             with self._cond:
-                while not self._waiting[model]:
+                while not self._waiting[model] and not self._closed:
                     self._cond.wait()
+                if self._closed:
+                    return
                 job = self._waiting[model][0]
                 job.state, job.started = "running", time.monotonic()
             try:
@@ -150,7 +180,8 @@ class RunQueue:
             except SteerlensError as e:
                 state, message = "error", str(e).splitlines()[0] if str(e) else type(e).__name__
             except Exception as e:  # noqa: BLE001 - an internal bug: keep serving, say so
-                traceback.print_exc()
+                if not self._closed:  # (a run cut short by the server stopping is no bug)
+                    traceback.print_exc()
                 state, message = "error", f"internal error: {type(e).__name__}: {e}".splitlines()[0]
             with self._cond:
                 self._waiting[model].popleft()

@@ -4,14 +4,18 @@ The listening socket is bound first, so a port in use, an address that is not th
 host name that does not resolve fails at once with one line (:class:`~steerlens.errors.ConfigError`,
 exit 2) before anything is loaded, written or printed. Models are loaded next, so a bad
 ``--model`` fails with one line too; only then does ``serving http://...`` appear. A temporary
-runs folder is removed when the server stops (Ctrl-C, SIGTERM or an error).
+runs folder is removed when the server stops (Ctrl-C, SIGTERM or an error); waiting runs are
+dropped and a running one gets :data:`STOP_WAIT_S` seconds to finish.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import errno
+import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +25,9 @@ import uvicorn
 
 from steerlens.errors import ConfigError
 from steerlens.web.app import AppConfig, create_app
+
+#: Seconds a stopping server waits for a running run to finish.
+STOP_WAIT_S = 3.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -126,9 +133,21 @@ def run_server(cfg: AppConfig, host: str = "127.0.0.1", port: int = 8000,
                      f"serving http://{shown}:{sock.getsockname()[1]}/ (Ctrl-C to stop)")
             server.run(sockets=[sock])
         finally:
+            idle = server.config.app.state.queue.close(timeout=STOP_WAIT_S)
             server.config.app.state.store.close()
+            if not idle and not isinstance(sys.exc_info()[1], Exception):
+                # Stopped (Ctrl-C, SIGTERM) with a run still inside torch: exiting the interpreter
+                # under a running torch thread aborts the process ("terminate called..."), so the
+                # process ends right after the clean-up and the caller's last words instead.
+                atexit.register(_exit_now)
     finally:
         sock.close()
+
+
+def _exit_now() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class BackgroundServer:
@@ -182,4 +201,5 @@ class BackgroundServer:
         if self.thread.is_alive():
             self.thread.join(timeout=10)
         self.sock.close()
+        self.app.state.queue.close(timeout=STOP_WAIT_S)
         self.app.state.store.close()
