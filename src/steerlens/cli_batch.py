@@ -106,7 +106,7 @@ def batch(
     class_names: Path | None = typer.Option(None, "--class-names", help="User models: one class name per line."),
     normalize: str | None = typer.Option(None, "--normalize", help="User models: none | imagenet | tflite | 'mean,std'."),
     layout: str = typer.Option("auto", "--layout", help="Folders: auto, folder or imagefolder."),
-    limit: int | None = typer.Option(None, "--limit", help="Use only the first N images."),
+    limit: int | None = typer.Option(None, "--limit", help="Use N images: spread over the classes (stratified by --seed) where every image has a label (datasets, ImageFolders), else the first N by name."),
     batch_size: int = typer.Option(16, "--batch-size", help="Cases per morph_batch call and per chunk."),
     artefacts: str = typer.Option("final", "--artefacts", help="Per case: none, final (result.json, final.png, source.png) or all (+ GIF, filmstrip, curves, frames.npz)."),
     workers: int | None = typer.Option(None, "--workers", help="Start a local Dask cluster of N worker processes."),
@@ -164,14 +164,16 @@ def batch(
             command=command,
         )
     except BaseException as e:
-        if isinstance(e, KeyboardInterrupt) or type(e).__name__ in ("Interrupted", "Terminated"):
+        stopped = isinstance(e, KeyboardInterrupt) or type(e).__name__ in ("Interrupted", "Terminated")
+        if stopped and (out / "cases.jsonl").is_file():
             # the CLI's SIGINT/SIGTERM exceptions: finished cases and the table are on disk
             typer.echo(f"stopped: finished cases are recorded in {out} (results.parquet is up to "
                        "date); rerun the same command to resume", err=True)
         raise
     if not quiet:
+        taken = f"images: {report.selection}; " if report.selection else ""
         typer.echo(
-            f"{report.cases} cases ({report.new} new, {report.cases - report.pending} already done, "
+            f"{taken}{report.cases} cases ({report.new} new, {report.cases - report.pending} already done, "
             f"{report.failed} failed) in {report.runtime_s:.1f} s; wrote {out}/results.parquet, "
             "results.csv and summary.md"
         )

@@ -51,6 +51,8 @@ class BatchReport:
     failed: int
     runtime_s: float
     files: list[Path] = field(default_factory=list)
+    #: how ``--limit`` chose the images, in words ("" when every image was used)
+    selection: str = ""
 
 
 class InProcess:
@@ -203,19 +205,17 @@ def import_distributed() -> Any:
 
 
 def _connect(distributed: Any, scheduler: str) -> Any:
-    path = Path(scheduler).expanduser()
+    """A client of the scheduler ``scheduler`` names, checked first (one line if there is none)."""
+    from steerlens.batch.inputs import printable
+    from steerlens.batch.scheduler import check_scheduler
+
+    address = check_scheduler(scheduler)
     try:
-        if path.is_file():
-            return distributed.Client(scheduler_file=str(path), timeout="30s")
-        if "://" not in scheduler:
-            raise ConfigError(
-                f"--scheduler {scheduler!r} is neither a scheduler file nor an address like "
-                "tcp://HOST:8786"
-            )
-        return distributed.Client(scheduler, timeout="30s")
-    except (OSError, TimeoutError) as e:
+        return distributed.Client(address, timeout="30s")
+    except Exception as e:  # noqa: BLE001 - it answered a moment ago; whatever broke is one line
+        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
         raise ConfigError(
-            f"cannot reach the Dask scheduler {scheduler} ({str(e).splitlines()[0][:120]}); "
+            f"cannot connect to the Dask scheduler {printable(scheduler)} ({printable(first)}); "
             "check that it runs and the address"
         ) from None
 
@@ -289,6 +289,7 @@ def run_plan(
     new = failed = 0
     files: list[Path] = []
     bar = None
+    failure: BaseException | None = None
     try:
         if tasks:
             with executor as ex:
@@ -312,12 +313,21 @@ def run_plan(
                                     f"case {o.row['image']} ({o.row['method']}) failed: "
                                     f"{o.row['error']}; stopped by --fail-fast after {new} new cases"
                                 )
+    except BaseException as e:
+        failure = e
+        raise
     finally:
         if bar is not None:
             bar.close()
         if finish is not None and store.rows:
             with deferred_signals():
-                files = finish(store)
+                try:
+                    files = finish(store)
+                except OSError:
+                    # the table cannot be written either (a full disk): the first error is the one
+                    # to report; the journal is intact and the next run writes the table
+                    if failure is None:
+                        raise
     return BatchReport(len(plan.cases), len(pending) + new, new, failed,
                        time.perf_counter() - t0, files)
 

@@ -7,14 +7,24 @@ table, CSV and summary.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from steerlens.batch.engine import BatchReport, DaskExecutor, InProcess, default_threads, run_plan
-from steerlens.batch.inputs import read_inputs
-from steerlens.batch.plan import make_plan, parse_target_rule
+from steerlens.batch.engine import (
+    BatchError,
+    BatchReport,
+    DaskExecutor,
+    InProcess,
+    default_threads,
+    run_plan,
+)
+from steerlens.batch.inputs import InputSet, printable, read_inputs
+from steerlens.batch.plan import Plan, TargetRule, make_plan, parse_target_rule
 from steerlens.batch.store import BatchStore
 from steerlens.batch.summary import summary_markdown
 from steerlens.batch.worker import ARTEFACT_LEVELS, ModelRef, load_cached, remember
@@ -103,6 +113,13 @@ def run_batch(
     BatchReport
         Case counts, runtime and the files written.
 
+    Raises
+    ------
+    SteerlensError
+        One line for anything the user can fix: bad input, an unreachable ``scheduler``, a full
+        disk (:class:`~steerlens.batch.engine.BatchError`). A folder this call created holds no
+        output afterwards unless a case was recorded in it (then a rerun resumes it).
+
     Examples
     --------
     >>> report = run_batch("photos/", "efficientnet-lite0", "out/audit", target="tiger cat",
@@ -121,6 +138,10 @@ def run_batch(
         from steerlens.batch.engine import import_distributed
 
         import_distributed()  # one-line error before any work when Dask is missing
+        if scheduler is not None:
+            from steerlens.batch.scheduler import check_scheduler
+
+            check_scheduler(scheduler)  # one line before the model is loaded or --out is touched
     base = (config or MorphConfig()).validate()
     options = tuple(sorted((k, v if not isinstance(v, Path) else str(v))
                            for k, v in (model_options or {}).items() if v is not None))
@@ -141,7 +162,8 @@ def run_batch(
         jref = ModelRef(jref.spec, None, (), judge.spec.get("weights_sha256"))
         remember(jref, judge, "cpu")
         judge_refs.append((_column_name(judge.name), jref))
-    inputs = read_inputs(source, driver.class_names, layout=layout, limit=limit, exclude=Path(out))
+    inputs = read_inputs(source, driver.class_names, layout=layout, limit=limit, exclude=Path(out),
+                         seed=base.seed)
     rule = parse_target_rule(target, driver.class_names, inputs.items, max_targets)
     plan = make_plan(
         inputs, rule, driver.class_names, sha or "unhashed", base, list(methods), list(regimes),
@@ -150,34 +172,112 @@ def run_batch(
     )
     plan.identity["model"] = driver.name
     store = BatchStore(out)
-    store.claim(plan.identity)
-    with store.locked():
-        store.load()
-        if store.torn:
-            echo(f"dropped {store.torn} torn journal line(s) of an interrupted run; their cases are rerun")
-        n_threads = threads or default_threads(workers, scheduler)
-        echo(
-            f"{len(inputs.items)} images ({inputs.kind}), target {rule.label()}, "
-            f"{len(plan.groups)} setting(s) -> {len(plan.cases)} cases in {len(plan.chunks)} chunks"
-            + (f" ({plan.duplicates} duplicate images skipped)" if plan.duplicates else "")
-        )
+    made = _missing_folders(store.out)  # --out and the parents this call will create
+    try:
+        try:
+            store.claim(plan.identity)
+        except BaseException:
+            _remove_empty(made)  # only empty folders (another driver may have made them since)
+            raise
+        with store.locked():
+            try:
+                return _run_locked(
+                    store, plan, inputs, rule, executor, ref, judge_refs, driver.name,
+                    device=device, threads=threads or default_threads(workers, scheduler),
+                    artefacts=artefacts, fail_fast=fail_fast, retry_failed=retry_failed,
+                    progress=progress, echo=echo, command=command,
+                )
+            except BaseException:
+                if made and not store.rows:  # nothing recorded: leave no folder behind
+                    shutil.rmtree(store.out, ignore_errors=True)
+                    _remove_empty(made)
+                raise
+    except OSError as e:
+        if not _out_of_space(e):
+            raise
+        raise BatchError(_out_of_space_message(e, out, bool(store.rows))) from None
 
-        keys = {c.key for c in plan.cases}
 
-        def finish(st: BatchStore) -> list[Path]:
-            files = st.write_table(keys)
-            text = summary_markdown(st.table_rows(keys), driver.name, command)
-            files.append(write_text_atomic(st.out / "summary.md", text))
-            return files
+def _run_locked(
+    store: BatchStore, plan: Plan, inputs: InputSet, rule: TargetRule,
+    executor: InProcess | DaskExecutor, ref: ModelRef, judge_refs: list[tuple[str, ModelRef]],
+    model_name: str, *,
+    device: str, threads: int, artefacts: str, fail_fast: bool, retry_failed: bool, progress: bool,
+    echo: Callable[[str], None], command: str | None,
+) -> BatchReport:
+    """The part of :func:`run_batch` that runs with the output folder locked."""
+    store.load()
+    if store.torn:
+        echo(f"dropped {store.torn} torn journal line(s) of an interrupted run; their cases are rerun")
+    taken = f"; took {inputs.selection}" if inputs.selection else ""
+    echo(
+        f"{len(inputs.items)} images ({inputs.kind}{taken}), target {rule.label()}, "
+        f"{len(plan.groups)} setting(s) -> {len(plan.cases)} cases in {len(plan.chunks)} chunks"
+        + (f" ({plan.duplicates} duplicate images skipped)" if plan.duplicates else "")
+    )
+    keys = {c.key for c in plan.cases}
+    source = f"{inputs.source}: {inputs.selection}" if inputs.selection else None
 
-        report = run_plan(
-            plan, store, executor, ref, judge_refs, device=device, threads=n_threads,
-            artefacts=artefacts, fail_fast=fail_fast, retry_failed=retry_failed, progress=progress,
-            echo=echo, finish=finish,
-        )
-        if not report.files:
-            report.files = finish(store)
-        return report
+    def finish(st: BatchStore) -> list[Path]:
+        files = st.write_table(keys)
+        text = summary_markdown(st.table_rows(keys), model_name, command, source)
+        files.append(write_text_atomic(st.out / "summary.md", text))
+        return files
+
+    report = run_plan(
+        plan, store, executor, ref, judge_refs, device=device, threads=threads,
+        artefacts=artefacts, fail_fast=fail_fast, retry_failed=retry_failed, progress=progress,
+        echo=echo, finish=finish,
+    )
+    if not report.files:
+        report.files = finish(store)
+    report.selection = inputs.selection
+    return report
+
+
+#: errno values that mean "the disk (or the file-size limit) is full"
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _out_of_space(e: OSError) -> bool:
+    """Whether ``e`` says a write ran out of space (also pyarrow's errors, which carry no errno)."""
+    if e.errno in _NO_SPACE:
+        return True
+    text = str(e)
+    return any(os.strerror(n) in text for n in _NO_SPACE)
+
+
+def _out_of_space_message(e: OSError, out: Path, kept: bool) -> str:
+    """One line for a write that ran out of space or past the file-size limit."""
+    where = printable(e.filename) if getattr(e, "filename", None) else f"--out {printable(out)}"
+    then = "finished cases are kept; " if kept else "nothing was left behind; "
+    if e.errno == errno.EFBIG or os.strerror(errno.EFBIG) in str(e):
+        return (f"cannot write {where}: {os.strerror(errno.EFBIG)} (the file-size limit, ulimit -f); "
+                f"{then}raise the limit or choose another --out and rerun the same command")
+    reason = e.strerror or next((os.strerror(n) for n in _NO_SPACE if os.strerror(n) in str(e)), "")
+    return (f"no space left writing {where} ({reason or 'disk full'}); {then}free space or choose "
+            "another --out and rerun the same command")
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    made = []
+    for p in (folder, *folder.absolute().parents):
+        if p.exists():
+            break
+        made.append(p)
+    return made
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that is empty; never anything inside one."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:  # not empty: someone else's now
+            return
 
 
 def _column_name(name: str) -> str:

@@ -6,7 +6,8 @@ Layout of ``--out``::
     cases.jsonl         journal: one finished case per line, appended by the driver only
     cases/ab/<key>/     per-case artefacts (result.json, final.png, ... or the full set), atomic
     results.parquet     the table, one row per case (rewritten atomically from the journal)
-    results.csv         the same table as CSV
+    results.csv         the same table as CSV; text cells a spreadsheet would run as a formula
+                        (starting with = + - @, tab or CR) get a leading ' (see :func:`csv_safe`)
     summary.md          per method/regime/budget summary
     .lock               held by the one driver writing the folder
 
@@ -32,7 +33,7 @@ from steerlens.errors import ConfigError
 from steerlens.journal import read_jsonl
 from steerlens.outputs import TMP_PREFIX, atomic_dir, dumps_json, write_json
 
-__all__ = ["COLUMNS", "BatchStore", "sort_key"]
+__all__ = ["COLUMNS", "FORMULA_START", "BatchStore", "csv_safe", "sort_key"]
 
 #: fixed columns of the results table and their Arrow types (judge columns are added per judge)
 COLUMNS: dict[str, str] = {
@@ -55,6 +56,9 @@ COLUMNS: dict[str, str] = {
     "artefacts": "string", "artefact_dir": "string",
 }
 _LEVELS = ("none", "final", "all")
+#: first characters that make a spreadsheet read a CSV cell as a formula (OWASP's list)
+FORMULA_START = "=+-@\t\r"
+_FORMULA_PATTERN = r"^[=+\-@\t\r]"
 
 
 def sort_key(row: dict[str, Any]) -> tuple:
@@ -212,8 +216,8 @@ class BatchStore:
         table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
         paths = []
         for name, writer in (
-            ("results.parquet", lambda t, p: pq.write_table(t, p)),
-            ("results.csv", lambda t, p: pacsv.write_csv(t, p)),
+            ("results.parquet", lambda t, p: pq.write_table(t, p)),  # the raw values
+            ("results.csv", lambda t, p: pacsv.write_csv(csv_safe(t), p)),
         ):
             fd, tmp = tempfile.mkstemp(dir=self.out, prefix=TMP_PREFIX)
             os.close(fd)
@@ -226,6 +230,43 @@ class BatchStore:
                 raise
             paths.append(self.out / name)
         return paths
+
+
+def csv_safe(table: Any) -> Any:
+    """``table`` with every text cell that starts like a formula prefixed by ``'`` (for CSV only).
+
+    Spreadsheets run a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    as a formula (CSV injection); an image called ``=HYPERLINK(...).png`` would otherwise reach
+    ``results.csv`` as one. OWASP's rule: prefix such cells with a single quote. Only text columns
+    change: numbers (``-0.5`` in a float column) stay numbers. Parquet keeps the raw values.
+
+    Parameters
+    ----------
+    table
+        A ``pyarrow.Table``.
+
+    Returns
+    -------
+    pyarrow.Table
+        The same columns and types.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> t = pa.table({"image": ["=1+2.png", "a.png", "-x", None], "l2": [-1.5, 2.0, 0.0, 1.0]})
+    >>> csv_safe(t).to_pydict()
+    {'image': ["'=1+2.png", 'a.png', "'-x", None], 'l2': [-1.5, 2.0, 0.0, 1.0]}
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            risky = pc.match_substring_regex(column, _FORMULA_PATTERN)
+            column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def _mismatch(out: Path, key: str, old: dict, new: dict) -> str:

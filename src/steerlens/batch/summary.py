@@ -22,7 +22,9 @@ def _median(values: list[float]) -> str:
     return f"{statistics.median(values):.3f}" if values else "–"
 
 
-def summary_markdown(rows: Sequence[dict[str, Any]], model: str, command: str | None = None) -> str:
+def summary_markdown(
+    rows: Sequence[dict[str, Any]], model: str, command: str | None = None, source: str | None = None
+) -> str:
     """Markdown table per (method, regime, budget): cases, failed, reached, top-1 = target, medians.
 
     Parameters
@@ -33,6 +35,9 @@ def summary_markdown(rows: Sequence[dict[str, Any]], model: str, command: str | 
         Driver name for the heading.
     command
         The command that produced the table, quoted under the heading.
+    source
+        Which images were taken when not all were (``--limit``), e.g. ``"mnist: 50 of 1000, 5 per
+        class over 10 classes (stratified, seed 0)"``; printed under the command.
     """
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
@@ -42,6 +47,8 @@ def summary_markdown(rows: Sequence[dict[str, Any]], model: str, command: str | 
     lines = [f"# steerlens batch: {model}", ""]
     if command:
         lines += [f"`{command}`", ""]
+    if source:
+        lines += [f"Images: {source}.", ""]
     lines += [
         ("budget –: no L2 budget (the schedule aims at goal_p, or is explicit); reached: the "
          "schedule met its goal (p_target or L2 budget); top-1: the driver's top-1 on the last "
