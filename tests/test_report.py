@@ -199,7 +199,7 @@ def test_batch_folder(tmp_path):
               progress=False, echo=lambda s: None, threads=1)
     records = list(csv.DictReader((out / "results.csv").open()))
     (view,) = collect([out])
-    assert view.title == f"batch batch: {len(records)} cases" and len(records) == 6
+    assert view.title == f"batch: {len(records)} cases" and len(records) == 6  # not "batch batch"
     keys = [c.key for c in view.columns]
     assert keys[-1] == "judge_mnist_cnn_robust"
     for rec, row in zip(records, view.rows, strict=True):

@@ -376,7 +376,8 @@ def load_batch(folder: Path, view_id: str, max_rows: int, reader: Confined | Non
     md = folder / "summary.md"
     return TableView(
         id=slug(view_id + "-batch"),
-        title=f"batch {folder.name}: {len(records)} cases",
+        # "batch: 6 cases" for a folder called batch, not "batch batch: 6 cases"
+        title=f"{'' if 'batch' in folder.name.lower() else 'batch '}{folder.name}: {len(records)} cases",
         columns=columns,
         rows=rows,
         cases=cases,
