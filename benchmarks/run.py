@@ -45,6 +45,8 @@ RESULTS_DIR = HERE / "results"
 if str(HERE) not in sys.path:  # run as a script: make the sibling resnet50.py importable
     sys.path.insert(0, str(HERE))
 
+from load import BusyProcess, load1, verdict
+
 from steerlens.api import build_transform, morph_batch
 from steerlens.config import MorphConfig
 from steerlens.errors import SteerlensError
@@ -53,6 +55,7 @@ from steerlens.gradient import coefficient_gradient, edit_direction
 from steerlens.models.base import Classifier
 from steerlens.provenance import cpu_cores, cpu_model, library_versions
 from steerlens.provenance import git_commit as provenance_commit
+from steerlens.threads import apply_thread_policy, job_size, thread_policy, unpin
 
 #: the issue's goals; reported next to the measurements, never asserted
 GOALS = {
@@ -86,6 +89,7 @@ class Settings:
     threads: int | None = None
     memory: bool = True
     method: str = "csp-phase"
+    busy: bool = False
 
     def __post_init__(self) -> None:
         if self.repeats is None:
@@ -169,12 +173,14 @@ def synchronize(device: torch.device) -> None:
 
 
 def time_interleaved(
-    fns: dict[str, Callable[[], Any]], repeats: int, warmup: int, device: torch.device
+    fns: dict[str, Callable[[], Any]], repeats: int, warmup: int, device: torch.device,
+    loads: list[float] | None = None,
 ) -> dict[str, list[float]]:
     """Wall-clock seconds of each callable, measured in alternating order over ``repeats`` rounds.
 
     Round r runs the variants in order, round r+1 in reverse, so slow drifts of the machine's load
-    hit every variant alike. ``warmup`` untimed rounds come first.
+    hit every variant alike. ``warmup`` untimed rounds come first. The 1-minute load average
+    before every timed run is appended to ``loads`` when given.
 
     Examples
     --------
@@ -191,6 +197,8 @@ def time_interleaved(
     for r in range(repeats):
         for n in names if r % 2 == 0 else names[::-1]:
             synchronize(device)
+            if loads is not None:
+                loads.append(load1())
             tic = time.perf_counter()
             fns[n]()
             synchronize(device)
@@ -317,6 +325,7 @@ class MorphBench:
         self.one_step = morph_config(case, method=settings.method)
         self.live = morph_config(case, "live", settings.method)
         self.persistent = morph_config(case, "persistent", settings.method)
+        self.job_size = job_size(case.size, case.size, case.batch, case.frames)
 
     def run(self, variant: str) -> Any:
         """Run ``morph``, ``live``, ``persistent``, ``floor`` or ``floor-reuse`` once.
@@ -332,12 +341,12 @@ class MorphBench:
                 return morph_batch(self.model, self.x, self.target, self.live, self.device)
             if variant == "persistent":
                 return morph_batch(self.model, self.x, self.target, self.persistent, self.device)
-            if variant == "floor":
-                return classifier_floor(self.model, self.x, self.target, self.case.frames,
-                                        self.one_step.chunk_size)
-            if variant == "floor-reuse":
-                return classifier_floor(self.model, self.x, self.target, self.case.frames - 1,
-                                        self.one_step.chunk_size)
+            if variant in ("floor", "floor-reuse"):
+                # the floor runs on the threads the morph's policy picks for the same job
+                frames = self.case.frames - (variant == "floor-reuse")
+                with thread_policy(self.job_size):
+                    return classifier_floor(self.model, self.x, self.target, frames,
+                                            self.one_step.chunk_size)
         raise ValueError(f"unknown variant {variant!r}")
 
     def components(self) -> dict[str, Callable[[], Any]]:
@@ -434,8 +443,10 @@ def csp_case(case: CspCase, settings: Settings, device: torch.device) -> dict[st
 
     err_ours = float((run_ours() - x).abs().max())
     err_theirs = float((run_theirs() - x).abs().max())
-    t = time_interleaved({"steerlens": run_ours, "plenoptic": run_theirs},
-                         settings.repeats, settings.warmup, device)
+    loads: list[float] = []
+    with thread_policy(job_size(case.size, case.size, case.batch)) as threads:
+        t = time_interleaved({"steerlens": run_ours, "plenoptic": run_theirs},
+                             settings.repeats, settings.warmup, device, loads)
     speedup = paired_ratio(t["plenoptic"], t["steerlens"])
     rec = {
         "case": case.name, "channels": case.channels, "size": case.size, "batch": case.batch,
@@ -446,6 +457,8 @@ def csp_case(case: CspCase, settings: Settings, device: torch.device) -> dict[st
         "speedup": round(speedup, 3),
         "steerlens_recon_max_abs_error": err_ours,
         "plenoptic_recon_max_abs_error": err_theirs,
+        "threads": threads.threads,
+        "load_before_rounds": [min(loads), max(loads)],
     }
     _log(f"{case.name}: steerlens {rec['steerlens_ms']} ms, plenoptic {rec['plenoptic_ms']} ms, "
          f"speed-up {speedup:.2f}x, errors {err_ours:.1e} / {err_theirs:.1e}")
@@ -472,10 +485,19 @@ def bench_morph(settings: Settings, device: torch.device, live: bool = True,
         except (ImportError, SteerlensError) as exc:
             _skip(skipped, f"{case.name}: {exc}")
             continue
-        morph_out.append(morph_case(bench))
-        # under --quick the Lite0 live run (K-1 full gradients) alone would take most of 2 minutes
-        if live and not (settings.quick and case.model == "efficientnet-lite0"):
-            live_out.append(bench_live(bench))
+        # the thread policy decides once per case (from its size and the cores free now), and
+        # morph and floor run on that count in every round; --threads pinned it already
+        pinned = settings.threads is None
+        if pinned:
+            apply_thread_policy(bench.job_size)
+        try:
+            morph_out.append(morph_case(bench))
+            # under --quick the Lite0 live run (K-1 full gradients) alone would take most of 2 minutes
+            if live and not (settings.quick and case.model == "efficientnet-lite0"):
+                live_out.append(bench_live(bench))
+        finally:
+            if pinned:
+                unpin()
         bench = None  # free the model before the next case builds its own
         gc.collect()
     return morph_out, live_out
@@ -484,11 +506,13 @@ def bench_morph(settings: Settings, device: torch.device, live: bool = True,
 def morph_case(bench: MorphBench) -> dict[str, Any]:
     """Morph vs floor for one case, plus the stage breakdown (Lite0 only under ``--quick``)."""
     case, settings, device = bench.case, bench.settings, bench.device
+    loads: list[float] = []
     t = time_interleaved({"morph": lambda: bench.run("morph"), "floor": lambda: bench.run("floor"),
                           "floor_reuse": lambda: bench.run("floor-reuse")},
-                         settings.repeats, settings.warmup, device)
+                         settings.repeats, settings.warmup, device, loads)
     ratio = paired_ratio(t["morph"], t["floor"])
-    timings = bench.run("morph")[0].timings
+    last = bench.run("morph")[0]
+    timings = last.timings
     rec: dict[str, Any] = {
         "case": case.name, "model": bench.model.name, "size": case.size,
         "frames": case.frames, "batch": case.batch, "chunk_size": bench.one_step.chunk_size,
@@ -498,6 +522,9 @@ def morph_case(bench: MorphBench) -> dict[str, Any]:
         "overhead_ratio_vs_floor_reuse": round(paired_ratio(t["morph"], t["floor_reuse"]), 3),
         "morph_internal_timings_ms": {k: round(1e3 * v, 3) for k, v in timings.items()
                                       if k != "search_evaluations"},
+        "threads": last.runtime.get("torch_threads"),
+        "thread_source": last.runtime.get("thread_policy", {}).get("source"),
+        "load_before_rounds": [min(loads), max(loads)],
     }
     if not (settings.quick and case.model != "efficientnet-lite0"):
         with precision(settings, device), warnings.catch_warnings():
@@ -658,10 +685,12 @@ def git_commit() -> str:
     return provenance_commit(ROOT, dirty=True)
 
 
-def _set_threads(settings: Settings) -> int:
-    n = settings.threads or cpu_cores()
-    torch.set_num_threads(n)
-    return n
+def _set_threads(settings: Settings) -> int | str:
+    """``--threads N``: pinned for morph and floor alike; else each job runs under the thread
+    policy (steerlens.threads), as a user's would."""
+    if settings.threads:
+        return apply_thread_policy(0, requested=settings.threads).threads
+    return "policy"
 
 
 def _log(msg: str) -> None:
@@ -698,6 +727,10 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
         report[f"{key}_all"] = values
     report["live_over_one_step_all"] = {r["case"]: r.get("live_over_one_step", float("nan"))
                                         for r in report.get("live", [])}
+    flag = report.get("load_verdict", {}).get("flag")
+    report["headline_valid"] = flag is None
+    if flag is not None:
+        report["headline_flag"] = flag
     return report
 
 
@@ -719,10 +752,12 @@ def markdown(report: dict[str, Any]) -> str:
         (f"- device: {report['device_name']}; threads {report['threads']}; precision "
          f"{report['precision']}; channels_last {report['channels_last']}"),
         (f"- load average (1/5/15 min) at start {report['load_average']['start']}, end "
-         f"{report['load_average']['end']}"),
+         f"{report['load_average']['end']}; before each timed run: `load_before_rounds` per case"),
         f"- repeats {report['repeats']} (medians; ratios are medians of per-round paired ratios)",
         *(f"- skipped: {r}" for r in report.get("skipped", [])),
         "",
+        *([f"**FLAGGED, NOT HEADLINE FIGURES: {report['headline_flag']}.**", ""]
+          if report.get("headline_flag") else []),
         (f"**CSP speed-up vs plenoptic ({report['csp_speedup_vs_plenoptic_case']}): "
          f"{report['csp_speedup_vs_plenoptic']}x** ({goals[0]}) · **morph overhead ratio "
          f"({report['morph_overhead_ratio_case']}): {report['morph_overhead_ratio']}** ({goals[1]})"),
@@ -738,10 +773,13 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append("")
     if report.get("morph"):
         lines += ["## Morph (1 gradient + K frames) vs classifier floor", "",
-                  "| case | morph ms | floor ms | overhead ratio | floor K-1 ms | ratio vs floor K-1 |",
-                  "|---|---|---|---|---|---|"]
+                  ("| case | morph ms | floor ms | overhead ratio | floor K-1 ms | ratio vs floor K-1 "
+                   "| threads | load before rounds |"),
+                  "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['case']} | {r['morph_ms']} | {r['floor_ms']} | {r['overhead_ratio']} | "
-                  f"{r.get('floor_reuse_ms', '')} | {r.get('overhead_ratio_vs_floor_reuse', '')} |"
+                  f"{r.get('floor_reuse_ms', '')} | {r.get('overhead_ratio_vs_floor_reuse', '')} | "
+                  f"{r.get('threads', '')} ({r.get('thread_source', '')}) | "
+                  f"{'–'.join(f'{v:g}' for v in r.get('load_before_rounds', []))} |"
                   for r in report["morph"]]
         lines += ["", ("The floor is the issue's: one forward+backward and K forwards. Frame 0 of a "
                        "morph is the unedited source, whose scores steerlens takes from the gradient "
@@ -793,6 +831,10 @@ def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     stem = report["machine"] + "".join(
         suffix for flag, suffix in ((report["quick"], "-quick"), (report["precision"] != "float32", "-amp"),
                                     (report["channels_last"], "-channels-last")) if flag)
+    # a loaded or --busy run never replaces a quiet one: -busy / -loaded (load.LoadVerdict.suffix)
+    v = report.get("load_verdict", {})
+    stem += "".join(s for on, s in ((v.get("busy"), "-busy"),
+                                    (v.get("load_before", 0) > v.get("cores", 1 << 30), "-loaded")) if on)
     json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     json_path.write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
     md_path.write_text(markdown(report) + "\n")
@@ -817,6 +859,9 @@ def run_all(settings: Settings, sections: tuple[str, ...] = ("csp", "morph", "fl
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is visible to this torch "
                          f"({torch.__version__}, CUDA {torch.version.cuda})")
+    start = verdict(settings.busy)  # before anything runs, and before the busy process starts
+    if start.flag:
+        _log(f"run.py: {start.flag}")
     threads = _set_threads(settings)
     torch.manual_seed(0)
     started = time.perf_counter()
@@ -838,6 +883,7 @@ def run_all(settings: Settings, sections: tuple[str, ...] = ("csp", "morph", "fl
         "repeats": settings.repeats,
         "warmup": settings.warmup,
         "load_average": {"start": [round(v, 2) for v in os.getloadavg()]},
+        "load_verdict": start.as_dict(),
         "goals": GOALS,
     }
     skipped: list[str] = report.setdefault("skipped", [])
@@ -850,6 +896,15 @@ def run_all(settings: Settings, sections: tuple[str, ...] = ("csp", "morph", "fl
             checkpoint(report)
         return report
 
+    busy = BusyProcess() if settings.busy else nullcontext()
+    with busy:
+        _sections(settings, device, sections, report, skipped, done)
+    return done()
+
+
+def _sections(settings: Settings, device: torch.device, sections: tuple[str, ...],
+              report: dict[str, Any], skipped: list[str], done: Callable[[], Any]) -> None:
+    """The selected sections, in order, each followed by ``done`` (the checkpoint)."""
     if "csp" in sections:
         try:
             report["csp"] = bench_csp(settings, device)
@@ -868,7 +923,6 @@ def run_all(settings: Settings, sections: tuple[str, ...] = ("csp", "morph", "fl
         done()
     if "memory" in sections and settings.memory:
         report["memory"] = bench_memory(settings, device, skipped=skipped)
-    return done()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -879,7 +933,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--amp", action="store_true", help="bf16 autocast for morph and floor alike")
     p.add_argument("--channels-last", action="store_true", help="classifier in channels_last layout")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per comparison")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads for morph and floor alike (default: the thread policy)")
+    p.add_argument("--busy", action="store_true",
+                   help="run beside one single-threaded busy process (flagged, written as -busy)")
     p.add_argument("--sections", default="csp,morph,flow,live,memory",
                    help="comma-separated subset of csp,morph,flow,live,memory")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
@@ -894,7 +951,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     warnings.filterwarnings("ignore", category=UserWarning)
     settings = Settings(device=args.device, quick=args.quick, amp=args.amp,
-                        channels_last=args.channels_last, repeats=args.repeats, threads=args.threads)
+                        channels_last=args.channels_last, repeats=args.repeats, threads=args.threads,
+                        busy=args.busy)
     sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
     report = run_all(settings, sections, checkpoint=lambda r: write_report(r, args.out))
     json_path, md_path = write_report(report, args.out)

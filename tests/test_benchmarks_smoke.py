@@ -76,3 +76,35 @@ def test_smallest_cases_write_a_complete_finite_report(bench, tmp_path):
     bad = [(p, v) for p, v in _finite_numbers(data) if not math.isfinite(v) or v < 0]
     assert bad == []
     assert "| csp-32-gray-b1 |" in md_path.read_text()
+
+
+def test_load_verdict_flags_a_loaded_or_busy_run_and_keeps_its_file_apart(bench, tmp_path):
+    from load import BusyProcess, LoadVerdict
+
+    quiet, loaded, busy = LoadVerdict(0.5, 2), LoadVerdict(3.7, 2), LoadVerdict(0.5, 2, busy=True)
+    assert quiet.headline and quiet.flag is None and quiet.suffix == ""
+    assert not loaded.headline and loaded.flag.startswith("load average 3.7 > 2 cores")
+    assert loaded.suffix == "-loaded" and busy.suffix == "-busy" and not busy.headline
+    report = {"machine": "smoke", "quick": True, "precision": "float32", "channels_last": False,
+              "load_verdict": loaded.as_dict(), "command": "pytest", "date": "today",
+              "git_commit": "x", "versions": {"torch": "t", "cuda": None, "plenoptic": None},
+              "device_name": "cpu", "threads": 1, "load_average": {"start": [3.7], "end": [3.7]},
+              "repeats": 1, "device": "cpu"}
+    json_path, md_path = bench.write_report(bench.summarise(report), tmp_path)
+    assert json_path.name == "smoke-quick-loaded.json"
+    assert json.loads(json_path.read_text())["headline_valid"] is False
+    assert "FLAGGED, NOT HEADLINE FIGURES: load average 3.7 > 2 cores" in md_path.read_text()
+    with BusyProcess() as proc:
+        assert proc.alive
+    assert not proc.alive
+
+
+def test_threads_benchmark_times_paired_rounds_and_restores_the_count(bench):
+    import threads as threads_bench
+
+    before = torch.get_num_threads()
+    out = threads_bench.paired_rounds(lambda: None, (1, 2), 2)
+    assert len(out["seconds"]["1"]) == len(out["seconds"]["2"]) == 2
+    assert len(out["load_before"]) == 4 and set(out["speedup"]) == {"2"}
+    assert torch.get_num_threads() == before
+    assert threads_bench.Case(224, 16).job_size == 224 * 224 * 16 * 12
