@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # benchmarks/run.py: the same floor, timing and machine helpers as the main benchmark
+from load import BusyProcess, verdict
 from run import (
     amplification_list,
     classifier_floor,
@@ -172,6 +174,8 @@ def markdown(rep: dict) -> str:
         (f"- {rep['cores']} cores; 1-minute load average {rep['load_average'][0]} at the start, "
          f"{rep['load_average'][1]} at the end (other jobs running on the machine skew every "
          "figure, the multi-process ones most)"),
+        *([f"- **FLAGGED, NOT HEADLINE FIGURES: {rep['load_verdict']['flag']}.**"]
+          if rep.get("load_verdict", {}).get("flag") else []),
         ("- every run: csp-phase, one-step, runner-up target, auto schedule (goal p 0.9), "
          "`--artefacts none`, cold start (Dask cluster start and model loads included)"), "",
         "| model | cases | batch | engine | threads/worker | wall s | cases/s (cold) | setup s | cases/s (steady) |",
@@ -221,15 +225,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--photos", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the overhead measurement")
+    ap.add_argument("--busy", action="store_true",
+                    help="run beside one single-threaded busy process (flagged, written as -busy)")
     ap.add_argument("--out", type=Path, default=None, help="results file stem (default: results/batch-<machine>)")
     args = ap.parse_args(argv)
     if args.quick:
         args.digits, args.photos, args.repeats = 64, 4, 3
+    start = verdict(args.busy)  # before anything runs (and before the busy process starts)
     load_start = os.getloadavg()[0]
     cores = torch.get_num_threads()
     per_worker = max(1, cores // args.workers)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="steerlens-bench-data-") as d:
+    busy = BusyProcess() if args.busy else nullcontext()
+    with busy, tempfile.TemporaryDirectory(prefix="steerlens-bench-data-") as d:
         digits = write_digits(Path(d) / "digits", args.digits)
         photos = write_photos(Path(d) / "photos", args.photos)
         for model, inp, batch in (("mnist-cnn", digits, 64), ("efficientnet-lite0", photos, 4)):
@@ -239,7 +247,8 @@ def main(argv: list[str] | None = None) -> dict:
                 r = batch_rate(inp, model, batch, workers, args.device, threads)
                 print(json.dumps(r), file=sys.stderr, flush=True)
                 rows.append(r)
-    torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)
+        overhead = overhead_64(args.device, args.repeats)
     rep = {
         "machine": machine_name(torch.device(args.device)),
         "command": "python benchmarks/batch.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
@@ -249,11 +258,12 @@ def main(argv: list[str] | None = None) -> dict:
         "cores": os.cpu_count(),
         "load_average": [round(load_start, 2), round(os.getloadavg()[0], 2)],
         "throughput": rows,
-        "overhead": overhead_64(args.device, args.repeats),
+        "overhead": overhead,
+        "load_verdict": start.as_dict(),
         "overhead_threads": args.threads,
     }
     rep["projection"] = projection(rows, args.workers)
-    stem = args.out or ROOT / "benchmarks" / "results" / f"batch-{rep['machine']}{'-quick' if args.quick else ''}"
+    stem = args.out or ROOT / "benchmarks" / "results" / f"batch-{rep['machine']}{'-quick' if args.quick else ''}{start.suffix}"
     Path(f"{stem}.json").write_text(json.dumps(rep, indent=2, default=str) + "\n")
     Path(f"{stem}.md").write_text(markdown(rep))
     print(markdown(rep))
