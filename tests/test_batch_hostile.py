@@ -155,6 +155,9 @@ def test_manifest_rows_naming_special_files_are_failed_rows(digits, specials, tm
     shutil.copy(digits / "d0.png", tmp_path / "ok.png")
     rows_named = {str(p): WHY.get(key, "is a block device, not a regular file; it was not opened")
                   for key, p in specials.items()}
+    with open(tmp_path / "sparse.png", "wb") as f:  # 4 GiB that take no disk: refused unread
+        f.truncate(4 << 30)
+    rows_named["sparse.png"] = "is larger than 1024 MiB; it was not read"
     (tmp_path / "m.csv").write_text("image\n" + "".join(f"{n}\n" for n in ["ok.png", *rows_named]))
     r = run(["m.csv", *ARGS, "-o", "out"], tmp_path)
     assert r.returncode == 0, r.stderr

@@ -311,9 +311,11 @@ def read_regular(path: Path, max_bytes: int, consume=None) -> bytes:
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     fd = os.open(path, flags)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise _NotRegular(f"is {_kind(mode)}, not a regular file")
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular(f"is {_kind(info.st_mode)}, not a regular file")
+        if info.st_size > max_bytes:  # e.g. a sparse file: refused unread
+            raise _NotRegular(f"is larger than {max_bytes >> 20} MiB")
         chunks = []
         size = 0
         while block := os.read(fd, _BLOCK):
