@@ -6,7 +6,6 @@ transform or the model's gradient.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -196,12 +195,19 @@ class MorphResult:
         return self.final.top1_index == self.target
 
     def summary(self) -> str:
-        """One-line human summary, e.g. for the CLI."""
+        """One-line human summary, e.g. for the CLI.
+
+        The amount in brackets is the final frame's amplification for a one-step morph; for the
+        iterative regimes (``live``, ``persistent``) it is the sum of the normalised step sizes
+        taken (e.g. radians of largest phase change per step, summed).
+        """
         s0, s1 = self.scores[0], self.final
+        # an iterative regime's "amplification" is the sum of its normalised step sizes
+        amount = "amplification" if self.regime == "one-step" else "summed step size"
         line = (
             f"{self.method}: p({self.target_name}) {s0.p_target:.3f} -> {s1.p_target:.3f}, "
             f"top-1 {s0.top1_name!r} -> {s1.top1_name!r}, L2 {s1.l2:.3f} "
-            f"(amplification {s1.amplification:.4g}, {self.stop_reason})"
+            f"({amount} {s1.amplification:.4g}, {self.stop_reason})"
         )
         if self.overshoot is not None:
             line += f"; OVERSHOOT: {self.overshoot.message}"
@@ -272,7 +278,3 @@ def _jsonable(obj: Any) -> Any:
         return obj
     return repr(obj)
 
-
-def load_manifest(path: str | Path) -> dict[str, Any]:
-    """Read a ``result.json`` written by :meth:`MorphResult.save`."""
-    return json.loads(Path(path).read_text())
