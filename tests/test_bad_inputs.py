@@ -320,11 +320,12 @@ API_CASES = [
      "framez"),
     ("morph-budget-nan", lambda d, m: steerlens.morph(m, d[0], 8, l2_budget=float("nan")),
      ConfigError, "finite"),
+    # library errors name the API parameter; the CLI writes its flag instead
     ("morph-frames-huge", lambda d, m: steerlens.morph(m, d[0], 8, frames=10**6), ConfigError,
-     "--max-frames"),
+     "(max_frames)"),
     ("morph-two-images", lambda d, m: steerlens.morph(m, d, 8), ConfigError, "morph_batch"),
     ("morph-seed-huge", lambda d, m: steerlens.morph(m, d[0], 8, seed=2**70), ConfigError,
-     "--seed"),
+     "seed must be in 0..2**63-1"),
 ]
 
 

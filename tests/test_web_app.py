@@ -192,8 +192,17 @@ def test_unknown_models_targets_and_options(srv):
         ({"model": "/etc/passwd"}, "error: unknown model '/etc/passwd'; this server runs: mnist-cnn"),
         ({"target": "eight"}, None),
         ({"target": "12"}, None),
-        ({"frames": "1000"}, "error: frames must be between 2 and 24, got 1000"),
-        ({"budget": "-1"}, "error: budget must be a positive pixel L2 distance, got -1"),
+        # the same checks and wording as the CLI and the library (MorphConfig's declarations),
+        # naming the form's fields
+        ({"frames": "1000"}, ("error: frames 1000 is over the limit of 24; use fewer frames or "
+                              "raise the limit (the server's max_frames)")),
+        ({"frames": "1"}, "error: frames must be at least 2, got 1"),
+        ({"frames": "x"}, "error: frames must be an integer, got 'x'"),
+        ({"budget": "-1"}, "error: budget must be a positive L2 distance, got -1"),
+        ({"budget": "nan"}, "error: budget must be a finite number, got nan"),
+        ({"regime": "sometimes"}, ("error: regime must be one of one-step, live, persistent, "
+                                   "got 'sometimes'")),
+        ({"phase_consistency": "maybe"}, "error: phase_consistency must be on or off, got 'maybe'"),
         ({"method": "bogus"}, None),
         ({"image": "../../etc/passwd"}, "error: choose a bundled image or upload one"),
     ]

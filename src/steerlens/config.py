@@ -8,12 +8,11 @@ it is written verbatim into ``result.json``.
 from __future__ import annotations
 
 import difflib
-import math
-import numbers
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from steerlens.errors import ConfigError
+from steerlens.option import Option, check_value, option_of, parse_amplification
 
 #: method name -> (transform, edit mode)
 METHODS: dict[str, tuple[str, str]] = {
@@ -41,6 +40,14 @@ REGIMES = ("one-step", "live", "persistent")
 MAX_FRAMES = 1000
 #: seeds are 64-bit (torch.manual_seed's range)
 MAX_SEED = 2**63 - 1
+#: CSP padding modes (:class:`~steerlens.transforms.pyramid.SteerablePyramid` checks the same)
+CSP_PADDINGS = ("reflect", "periodic", "none")
+#: what a flow warp reads outside the image (:class:`~steerlens.transforms.flow.FlowTransform`)
+FLOW_PADDINGS = ("border", "zeros", "reflection")
+
+__all__ = ["COMPARE_METHODS", "MAX_FRAMES", "MAX_SEED", "METHODS", "NORMALIZATIONS", "REGIMES",
+           "SIDE_BY_SIDE_METHODS", "MorphConfig", "Option", "check_seed", "defaults", "options",
+           "parse_amplification", "parse_method"]
 
 
 def parse_method(method: str) -> tuple[str, str]:
@@ -56,14 +63,24 @@ def parse_method(method: str) -> tuple[str, str]:
         close = difflib.get_close_matches(key, list(METHODS), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ConfigError(
-            f"unknown method {method!r}; choose one of {', '.join(METHODS)}.{hint}"
+            f"unknown method {method!r}; choose one of {', '.join(METHODS)}.{hint}", "method"
         )
     return METHODS[key]
 
 
+def _meta(*args: Any, **kwargs: Any) -> dict[str, Option]:
+    """An :class:`~steerlens.option.Option` as ``dataclasses.field`` metadata."""
+    return Option(*args, **kwargs).metadata()
+
+
 @dataclass
 class MorphConfig:
-    """Every option of a morph.
+    """Every option of a morph, each declared once: default, kind, range, help and CLI flag.
+
+    The declarations below are the only place an option is described: the CLI's options
+    (``morph``, ``compare``, ``batch``, ``experiment``), the app's form fields and
+    :meth:`validate` are all generated from them (see ``docs/contributing.md``, "Adding an
+    option"). :func:`options` lists them.
 
     Parameters
     ----------
@@ -104,6 +121,9 @@ class MorphConfig:
         CSP phase edits: fit the one displacement field that best explains each frame's phase
         change and record its share and displacement per frame (:mod:`steerlens.motion`). About
         1.5 ms per morph at 28² and 20-30 ms at 224² or batch 64; ``False`` skips it.
+    readout_grid
+        Control points per side of the displacement field that the ``phase_explained`` read-out
+        fits (default 8); separate from ``flow_grid``, which shapes the ``flow`` methods' edit.
     color
         ``"rgb"`` (each channel decomposed and edited) or ``"luminance"`` (YIQ; Y edited, I/Q fixed).
     regime
@@ -113,40 +133,94 @@ class MorphConfig:
         coefficients; with ``l2_budget``, projected onto the budget: :mod:`steerlens.regimes.persistent`).
     step_size
         Iterative regimes: amplification per step (e.g. max phase change per step in radians).
+    max_steps
+        Iterative regimes: at most this many steps; ``None`` = the regime's own (persistent 100,
+        live 200).
     chunk_size
         Frames synthesised and scored per batch.
     seed
         Seed of the run's random generator (only used by randomised options and controls).
     """
 
-    method: str = "csp-phase"
-    frames: int = 12
-    amplification: str | list[float] = "auto"
-    goal_p: float = 0.9
-    l2_budget: float | None = None
-    loss: Literal["nll", "margin"] = "nll"
-    normalization: Normalization = "global-max"
-    amplitude_weight: float = 0.5
-    amplitude_floor: float = 0.01
-    scales: list[int] | None = None
-    orientations: list[int] | None = None
-    n_scales: int | str = "auto"
-    n_orientations: int = 4
-    twidth: int = 1
-    padding: str = "reflect"
-    flow_grid: int = 8
-    flow_levels: int = 1
-    flow_padding: str = "border"
-    phase_consistency: bool = True
-    color: Literal["rgb", "luminance"] = "rgb"
-    regime: Literal["one-step", "live", "persistent"] = "one-step"
-    step_size: float | None = None
-    chunk_size: int = 16
-    seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    method: str = field(default="csp-phase", metadata=_meta(
+        " | ".join(METHODS), "--method", "choice", choices=tuple(METHODS), form="method"))
+    frames: int = field(default=12, metadata=_meta(
+        "Number of frames (>= 2).", "--frames", "int", low=2, form="frames"))
+    amplification: str | list[float] = field(default="auto", metadata=_meta(
+        "'auto' or comma-separated amplifications.", "--amplification", "amplification"))
+    goal_p: float = field(default=0.9, metadata=_meta(
+        "Target probability that 'auto' aims for.", "--goal-p", "float", low=0, high=1,
+        low_open=True, high_open=True, must="lie strictly between 0 and 1"))
+    l2_budget: float | None = field(default=None, metadata=_meta(
+        "Aim 'auto' at this pixel-L2 distance to the source instead of --goal-p (compare: every "
+        "method's final L2; default there: csp-phase's L2 at --goal-p).", "--budget", "float",
+        low=0, low_open=True, optional=True, must="be a positive L2 distance", form="budget",
+        label="L2 budget"))
+    loss: Literal["nll", "margin"] = field(default="nll", metadata=_meta(
+        "nll (target NLL) or margin (source - target logit).", "--loss", "choice",
+        choices=("nll", "margin")))
+    normalization: Normalization = field(default="global-max", metadata=_meta(
+        " | ".join(NORMALIZATIONS), "--normalization", "choice", choices=NORMALIZATIONS))
+    amplitude_weight: float = field(default=0.5, metadata=_meta(
+        "Joint edits: log-amplitude amplification / phase amplification.", "--amplitude-weight",
+        "float"))
+    amplitude_floor: float = field(default=0.01, metadata=_meta(
+        "Coefficients below this fraction of their band's peak amplitude are not edited.",
+        "--amplitude-floor", "float", low=0, high=1, high_open=True))
+    scales: list[int] | None = field(default=None, metadata=_meta(
+        "Edit only these CSP scales (0 = finest), e.g. 1,2 (default: all).", "--scales", "ints",
+        optional=True))
+    orientations: list[int] | None = field(default=None, metadata=_meta(
+        "Edit only these CSP orientations, e.g. 0,2 (default: all).", "--orientations", "ints",
+        optional=True))
+    n_scales: int | str = field(default="auto", metadata=_meta(
+        "CSP scales: 'auto' (as many as the image allows) or a number.", "--n-scales", "count"))
+    n_orientations: int = field(default=4, metadata=_meta(
+        "CSP orientations.", "--n-orientations", "int", low=1, high=16))
+    twidth: int = field(default=1, metadata=_meta(
+        "CSP transition width (octaves).", "--twidth", "int", low=1))
+    padding: str = field(default="reflect", metadata=_meta(
+        "CSP padding: reflect | periodic | none.", "--padding", "choice",
+        choices=CSP_PADDINGS))
+    flow_grid: int = field(default=8, metadata=_meta(
+        "flow / csp-motion: control points per side of the displacement grid.", "--flow-grid",
+        "int", low=2))
+    flow_levels: int = field(default=1, metadata=_meta(
+        "flow: coarse-to-fine grids summed (1 = one grid).", "--flow-levels", "int", low=1,
+        high=4))
+    flow_padding: str = field(default="border", metadata=_meta(
+        "flow / csp-motion: border | zeros | reflection (what the warp reads outside the image).",
+        "--flow-padding", "choice", choices=FLOW_PADDINGS))
+    phase_consistency: bool = field(default=True, metadata=_meta(
+        "CSP phase edits: fit the displacement field that best explains each frame's phase "
+        "change (a few ms).", "--phase-consistency", "bool", off_flag="--no-phase-consistency",
+        form="phase_consistency", label="phase read-out"))
+    readout_grid: int = field(default=8, metadata=_meta(
+        "CSP phase edits: control points per side of the displacement field fitted by the "
+        "phase_explained read-out.", "--readout-grid", "int", low=2))
+    color: Literal["rgb", "luminance"] = field(default="rgb", metadata=_meta(
+        "rgb (per channel) or luminance (YIQ Y only).", "--color", "choice",
+        choices=("rgb", "luminance")))
+    regime: Literal["one-step", "live", "persistent"] = field(default="one-step", metadata=_meta(
+        "one-step (the paper's), live (re-analyse each step) or persistent (accumulate on the "
+        "source coefficients; projected onto --budget).", "--regime", "choice", choices=REGIMES,
+        form="regime"))
+    step_size: float | None = field(default=None, metadata=_meta(
+        "Iterative regimes: amplification per step (default: the regime's own).", "--step-size",
+        "float", low=0, low_open=True, optional=True))
+    max_steps: int | None = field(default=None, metadata=_meta(
+        "Iterative regimes: at most this many steps (default: the regime's own, persistent 100, "
+        "live 200).", "--max-steps", "int", low=1, optional=True))
+    chunk_size: int = field(default=16, metadata=_meta(
+        "Frames synthesised and scored per pass.", "--frame-chunk", "int", low=1))
+    seed: int = field(default=0, metadata=_meta(
+        "Random seed (0..2**63-1).", "--seed", "int", low=0, high=MAX_SEED,
+        must="be in 0..2**63-1"))
 
     def validate(self, max_frames: int = MAX_FRAMES) -> MorphConfig:
-        """Check option values; raise :class:`ConfigError` with a one-line fix on a bad value.
+        """Check every option against its declaration; raise :class:`ConfigError` with a one-line
+        fix on a bad value. Errors name the parameter (``l2_budget``), and carry it as
+        ``ConfigError.parameter`` so a front end can name its own flag instead.
 
         ``max_frames`` is the frame-count limit (:data:`MAX_FRAMES` unless raised).
 
@@ -155,72 +229,33 @@ class MorphConfig:
         >>> MorphConfig(l2_budget=float("nan")).validate()
         Traceback (most recent call last):
         ...
-        steerlens.errors.ConfigError: --budget must be a finite number, got nan
+        steerlens.errors.ConfigError: l2_budget must be a finite number, got nan
+        >>> MorphConfig(l2_budget=-1).validate()
+        Traceback (most recent call last):
+        ...
+        steerlens.errors.ConfigError: l2_budget must be a positive L2 distance, got -1
         """
-        parse_method(self.method)
-        _integer("--frames", self.frames)
-        _integer("--seed", self.seed)
-        if not 0 <= self.seed <= MAX_SEED:
-            raise ConfigError(f"--seed must be in 0..2**63-1, got {self.seed}")
-        if isinstance(self.amplification, str):
-            if self.amplification != "auto":
-                raise ConfigError(
-                    f"--amplification must be 'auto' or a comma-separated list of numbers, "
-                    f"got {self.amplification!r}"
-                )
-            if self.frames < 2:
-                raise ConfigError(f"--frames must be at least 2, got {self.frames}")
-            if self.frames > max_frames:
-                raise ConfigError(
-                    f"--frames {self.frames} is over the limit of {max_frames}; use fewer frames "
-                    "or raise the limit (--max-frames)"
-                )
-        else:
-            amps = list(self.amplification)
-            for a in amps:
-                _finite("--amplification", a)
-            if len(amps) < 1 or any(a < 0 for a in amps):
-                raise ConfigError("--amplification values must be non-negative numbers")
-            if len(amps) > max_frames:
-                raise ConfigError(
-                    f"--amplification has {len(amps)} values, over the frame limit of "
-                    f"{max_frames}; use fewer or raise the limit (--max-frames)"
-                )
-        _finite("--goal-p", self.goal_p)
-        if not 0.0 < self.goal_p < 1.0:
-            raise ConfigError(f"--goal-p must lie strictly between 0 and 1, got {self.goal_p}")
-        if self.l2_budget is not None:
-            _finite("--budget", self.l2_budget)
-            if self.l2_budget <= 0:
-                raise ConfigError(f"--budget must be a positive L2 distance, got {self.l2_budget}")
-        _finite("amplitude weight", self.amplitude_weight)
-        if self.step_size is not None:
-            _finite("--step-size", self.step_size)
-            if self.step_size <= 0:
-                raise ConfigError(f"--step-size must be positive, got {self.step_size}")
-        if self.loss not in ("nll", "margin"):
-            raise ConfigError(f"--loss must be 'nll' or 'margin', got {self.loss!r}")
-        if self.normalization not in NORMALIZATIONS:
+        auto = self.amplification == "auto"
+        for f in fields(self):
+            option = option_of(f)
+            if option is None:
+                continue
+            value = getattr(self, f.name)
+            if f.name == "method":
+                parse_method(value)  # any case; unknown names get suggestions
+                continue
+            # with an explicit amplification list, ``frames`` is ignored: its type is still checked
+            check_value(f.name, option, value, ranged=auto or f.name != "frames")
+        n = self.frames if auto else len(self.amplification)
+        if n > max_frames:
+            what = f"frames {n}" if auto else f"amplification has {n} values, which"
             raise ConfigError(
-                f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got "
-                f"{self.normalization!r}"
-            )
-        if self.color not in ("rgb", "luminance"):
-            raise ConfigError(f"--color must be 'rgb' or 'luminance', got {self.color!r}")
-        if self.regime not in REGIMES:
-            raise ConfigError(f"--regime must be one of {', '.join(REGIMES)}, got {self.regime!r}")
-        if not 1 <= self.n_orientations <= 16:
-            raise ConfigError(f"--orientations must be 1..16, got {self.n_orientations}")
-        _integer("--flow-grid", self.flow_grid)
-        _integer("--flow-levels", self.flow_levels)
-        if self.transform_name == "flow":  # the transform checks its own ranges, in one line
+                f"{what} is over the limit of {max_frames}; use fewer frames or raise the "
+                "limit (max_frames)", "frames" if auto else "amplification", also=("max_frames",))
+        if self.transform_name == "flow":  # levels against grid: the transform checks, in one line
             from steerlens.transforms.flow import FlowTransform
 
             FlowTransform(self.flow_grid, self.flow_levels, self.flow_padding)
-        if self.chunk_size < 1:
-            raise ConfigError("chunk size must be at least 1")
-        if not 0 <= self.amplitude_floor < 1:
-            raise ConfigError("amplitude floor must be in [0, 1)")
         return self
 
     def make_transform(self, channels: int):
@@ -259,13 +294,42 @@ class MorphConfig:
         return asdict(self)
 
 
-def _finite(flag: str, value: object) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is a finite real number."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(f"{flag} must be a finite number, got {value!r}")
+def options() -> dict[str, Option]:
+    """Every option of :class:`MorphConfig`, parameter name -> :class:`~steerlens.option.Option`,
+    in declaration order.
+
+    Examples
+    --------
+    >>> opts = options()
+    >>> opts["l2_budget"].flag, opts["chunk_size"].flag, len(opts)
+    ('--budget', '--frame-chunk', 26)
+    """
+    return {f.name: opt for f in fields(MorphConfig) if (opt := option_of(f)) is not None}
 
 
-def _integer(flag: str, value: object) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is an integer."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(f"{flag} must be an integer, got {value!r}")
+def defaults() -> dict[str, Any]:
+    """Every option's default, parameter name -> value.
+
+    Examples
+    --------
+    >>> defaults()["frames"], defaults()["readout_grid"], defaults()["max_steps"]
+    (12, 8, None)
+    """
+    base = MorphConfig()
+    return {name: getattr(base, name) for name in options()}
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """The one seed check (``MorphConfig.validate`` and every front end's own ``--seed``).
+
+    Examples
+    --------
+    >>> check_seed(7)
+    7
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ConfigError: seed must be in 0..2**63-1, got -1
+    """
+    check_value(name, options()["seed"], seed)
+    return int(seed)  # type: ignore[arg-type]

@@ -107,10 +107,9 @@ def run_demo(
     driver's top-1 on the last frame is not the target).
     """
     from steerlens.api import compare, morph
-    from steerlens.cli import write_comparison
     from steerlens.models import load_model
     from steerlens.outputs import atomic_dir
-    from steerlens.render import gallery_html
+    from steerlens.render import gallery_html, write_comparison
 
     out = Path(out)
     models: dict[str, object] = {}
@@ -123,7 +122,7 @@ def run_demo(
             x = demo_image(case.image, model)
             res = morph(model, x, case.target, case.method, color=case.color, regime=case.regime,
                         l2_budget=case.budget, device=device)
-            res.settings["image"] = case.image
+            res = res.with_settings(image=case.image)
             res.save(tmp / case.slug)
             echo(f"{case.slug:24s} {res.summary()}")
             entries.append((f"{case.slug}: {res.summary()}", Path(case.slug) / "morph.gif"))

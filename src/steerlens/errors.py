@@ -7,6 +7,9 @@ traceback. Internal bugs raise ordinary Python exceptions.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 
 class SteerlensError(Exception):
     """Base class for errors caused by user input (bad file, bad flag, bad model...)."""
@@ -27,7 +30,43 @@ class TargetError(SteerlensError):
 
 
 class ConfigError(SteerlensError):
-    """An option or combination of options is invalid."""
+    """An option or combination of options is invalid.
+
+    Library code names options by their API parameter (``l2_budget``); ``parameter`` says which
+    one the message is about and ``also`` which others it names, so that each front end can write
+    them its own way (:meth:`named`): the CLI as flags (``--budget``), the app as form fields.
+
+    Examples
+    --------
+    >>> e = ConfigError("l2_budget must be a positive L2 distance, got -1", parameter="l2_budget")
+    >>> e.named({"l2_budget": "--budget"})
+    '--budget must be a positive L2 distance, got -1'
+    >>> ConfigError("frames 9 is over the limit of 4; raise max_frames", "frames",
+    ...             also=("max_frames",)).named({"frames": "--frames", "max_frames": "--max-frames"})
+    '--frames 9 is over the limit of 4; raise --max-frames'
+    """
+
+    def __init__(self, message: str, parameter: str | None = None,
+                 also: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.also = tuple(also)
+
+    def __reduce__(self):  # keep the parameter names through pickling (Dask workers)
+        return type(self), (str(self), self.parameter, self.also)
+
+    def named(self, names: Mapping[str, str]) -> str:
+        """The message with each parameter it names written as ``names`` maps it.
+
+        Only the first mention of each parameter is rewritten (it leads the message; later words
+        such as the value given are left alone), and only where it stands as a whole word.
+        """
+        text = str(self)
+        for param in (self.parameter, *self.also):
+            if param and param in names:
+                pattern = rf"(?<![\w-]){re.escape(param)}(?![\w-])"
+                text = re.sub(pattern, lambda _m, new=names[param]: new, text, count=1)
+        return text
 
 
 def model_label(name: str | None) -> str:

@@ -9,7 +9,8 @@ what to do:
 - :func:`check_targets`: class indices or names (a float such as ``7.9`` is refused, not truncated);
 - :func:`check_logits`: what a model returned is finite ``(N, num_classes)`` logits;
 - :func:`check_gradient`: the loss gradient is finite and not identically zero;
-- :func:`validate_model`: one forward pass on zeros, checked as above.
+- :func:`validate_model`: one forward pass on zeros, checked as above;
+- :func:`check_device`: a device name that exists on this machine (every front end's ``--device``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from steerlens.errors import ImageError, ModelError, TargetError, model_label
+from steerlens.errors import ConfigError, ImageError, ModelError, TargetError, model_label
 
 #: smallest image side the pyramid and the models accept
 MIN_IMAGE_SIDE = 8
@@ -342,3 +343,56 @@ def check_bchw(*xs: Tensor, name: str = "images", error: type[Exception] = Image
             f"{name} must be real (B, C, H, W) batches of the same shape, got {got}; add "
             "batch/channel dimensions with x[None] or x[None, None]"
         )
+
+
+def check_device(device: str | torch.device, auto: bool = False,
+                 local: bool = True) -> torch.device | str:
+    """The one device check: a ``torch.device`` that this machine has, or one line saying why not.
+
+    Parameters
+    ----------
+    device
+        ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (and ``auto`` where ``auto`` is true, returned as
+        the string ``"auto"``: the caller picks a GPU where there is one).
+    auto
+        Accept ``auto``.
+    local
+        Check that the device exists here; ``False`` checks the name only (the work runs on
+        other machines, e.g. Dask workers).
+
+    Errors name the parameter ``device`` (``ConfigError.parameter``), which the CLI writes as
+    ``--device``.
+
+    Examples
+    --------
+    >>> str(check_device("cpu")), check_device("auto", auto=True)
+    ('cpu', 'auto')
+    >>> check_device("tpu")
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ConfigError: unknown device 'tpu'; use cpu, cuda, cuda:N or mps
+    """
+    if auto and device == "auto":
+        return "auto"
+    uses = "auto, cpu, cuda, cuda:N or mps" if auto else "cpu, cuda, cuda:N or mps"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; use {uses}", "device") from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unsupported device {str(device)!r}; use {uses}", "device")
+    if not local:
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {str(device)!r} requested but CUDA is not available; use cpu", "device")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {str(device)!r}: there are {torch.cuda.device_count()} CUDA device(s); "
+                "use cuda:0 .. cuda:N-1", "device")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps")
+                                    and torch.backends.mps.is_available()):
+        raise ConfigError(
+            f"device {str(device)!r} requested but MPS is not available; use cpu", "device")
+    return dev

@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 from steerlens.render.arrows import save_arrows
+from steerlens.render.comparison import write_comparison
 from steerlens.render.filmstrip import (
     compare_filmstrip,
     comparison_markdown,
@@ -37,4 +38,5 @@ __all__ = [
     "save_frames_npz",
     "save_gif",
     "save_result",
+    "write_comparison",
 ]

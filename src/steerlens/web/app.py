@@ -37,8 +37,10 @@ from starlette.requests import ClientDisconnect
 
 from steerlens.config import METHODS as CONFIG_METHODS
 from steerlens.config import REGIMES as CONFIG_REGIMES
+from steerlens.config import MorphConfig
 from steerlens.errors import ConfigError, SteerlensError
 from steerlens.web.collect import load_morph
+from steerlens.web.form import config_from_form, form_fields
 from steerlens.web.guard import SECURITY_HEADERS, EdgeGuard, HostPolicy
 from steerlens.web.jobs import DecodeGate, QueueFull, RunQueue
 from steerlens.web.models import ModelPool
@@ -66,7 +68,7 @@ BUNDLED_IMAGES = {f"mnist:{d}": f"MNIST digit {d}" for d in range(10)} | {
     "builtin:rocket": "rocket",
     "builtin:grace_hopper": "Grace Hopper",
 }
-#: Methods and regimes offered in the form (the first is the default).
+#: Methods and regimes offered in the form (the form itself is generated: :mod:`steerlens.web.form`).
 METHODS = list(CONFIG_METHODS)
 REGIMES = list(CONFIG_REGIMES)
 #: Name of the form token field.
@@ -123,10 +125,7 @@ class RunRequest:
     image: Any  # (1, C, H, W) tensor
     image_name: str
     target: int
-    method: str
-    regime: str
-    frames: int
-    budget: float | None
+    config: MorphConfig
 
 
 #: Headers of every page: no caching, and the security headers (own origin only, no framing).
@@ -185,8 +184,8 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     def index() -> HTMLResponse:
         return _page(render(
             "app_index.html", **page_context("steerlens"), models=pool.names,
-            images=BUNDLED_IMAGES, methods=METHODS, regimes=REGIMES, max_frames=cfg.max_frames,
-            limits=cfg.limits, token=token, token_field=TOKEN_FIELD,
+            images=BUNDLED_IMAGES, fields=form_fields(cfg.max_frames), limits=cfg.limits,
+            token=token, token_field=TOKEN_FIELD,
         ))
 
     @app.get("/static/{name}")
@@ -294,7 +293,6 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
 def _validate(fields: dict[str, str], upload: UploadFile | None, pool: ModelPool,
               gate: DecodeGate, cfg: AppConfig) -> RunRequest:
     """Check every field of the form; a :class:`SteerlensError` with one line on the first problem."""
-    from steerlens.config import MorphConfig
     from steerlens.targets import resolve_target
 
     name = fields.get("model", "")
@@ -303,26 +301,10 @@ def _validate(fields: dict[str, str], upload: UploadFile | None, pool: ModelPool
     if not target_text:
         raise ConfigError("type a target class (a name from the list or an index)")
     target = resolve_target(target_text, model.class_names)
-    method, regime = fields.get("method", "csp-phase"), fields.get("regime", "one-step")
-    try:
-        frames = int(fields.get("frames", "8") or 8)
-    except ValueError:
-        raise ConfigError(f"frames must be a whole number, got {fields.get('frames')!r}") from None
-    if not 2 <= frames <= cfg.max_frames:
-        raise ConfigError(f"frames must be between 2 and {cfg.max_frames}, got {frames}")
-    budget_text = fields.get("budget", "").strip()
-    budget = None
-    if budget_text:
-        try:
-            budget = float(budget_text)
-        except ValueError:
-            raise ConfigError(f"budget must be a number (pixel L2), got {budget_text!r}") from None
-        if not budget > 0 or budget == float("inf"):
-            raise ConfigError(f"budget must be a positive pixel L2 distance, got {budget_text}")
-    MorphConfig(method=method, frames=frames, regime=regime, l2_budget=budget).validate()
+    config = config_from_form(fields, cfg.max_frames)  # the options, as the CLI checks them
     image, image_name = _image(fields.get("image", ""), upload, model, gate, cfg)
     return RunRequest(model=name, image=image, image_name=image_name, target=target,
-                      method=method, regime=regime, frames=frames, budget=budget)
+                      config=config)
 
 
 def _image(choice: str, upload: UploadFile | None, model: Any, gate: DecodeGate,
@@ -363,16 +345,14 @@ def _decode_upload(upload: UploadFile, model: Any, limits: UploadLimits) -> Any:
 
 def _run(req: RunRequest, folder: Path, pool: ModelPool, cfg: AppConfig, job: Any) -> None:
     """The worker's part: morph; write the frames (the page can show them), then the downloads."""
-    import steerlens
+    from steerlens.api import morph
     from steerlens.outputs import write_json
     from steerlens.render import save_frames_npz
 
     model = pool.get(req.model)
     t0 = time.perf_counter()
-    res = steerlens.morph(model, req.image, req.target, method=req.method, frames=req.frames,
-                          regime=req.regime, l2_budget=req.budget)
-    res.settings["image"] = req.image_name
-    res.timings["app_morph_s"] = time.perf_counter() - t0
+    res = morph(model, req.image, req.target, config=req.config)
+    res = res.with_settings(image=req.image_name).with_timings(app_morph_s=time.perf_counter() - t0)
     tmp = folder / ".frames.npz"
     save_frames_npz(res, tmp)
     tmp.replace(folder / "frames.npz")

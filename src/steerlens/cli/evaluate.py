@@ -1,6 +1,10 @@
 """``steerlens train`` and ``steerlens experiment``: the evaluation commands of the CLI.
 
-:func:`register` adds both commands to the main Typer app (:mod:`steerlens.cli` calls it).
+:func:`register` adds both commands to the main Typer app (:mod:`steerlens.cli.main` calls it).
+``experiment`` takes every :class:`~steerlens.config.MorphConfig` option that is not an axis of
+its grid, generated from the declarations: an option given applies to every variant (a
+variant's own setting, e.g. the sweep's grid, wins) and renames it, so its cases never mix with
+cases run without it; an option not given follows the experiment's protocol.
 """
 
 from __future__ import annotations
@@ -11,12 +15,20 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+from steerlens.cli.options import config_options
 from steerlens.errors import ConfigError
 
-__all__ = ["experiment", "register", "train"]
+if TYPE_CHECKING:
+    from steerlens.experiments.specs import Variant
+
+__all__ = ["EXPERIMENT_EXCLUDES", "experiment", "register", "train"]
+
+#: the grid's axes (``--methods``, ``--regimes``, ``--budgets``) and what budgets replace
+EXPERIMENT_EXCLUDES = ("method", "regime", "l2_budget", "amplification")
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -47,6 +59,24 @@ def _floats(value: str | None, what: str) -> list[float] | None:
     if not nums or not all(math.isfinite(v) for v in nums):
         raise ConfigError(f"{what} must be comma-separated finite numbers like 1,2; got {value!r}")
     return nums
+
+
+def _with_options(variant: Variant, given: dict) -> Variant:
+    """``variant`` with the options given on the command line (its own settings win).
+
+    Examples
+    --------
+    >>> from steerlens.experiments.specs import Variant
+    >>> _with_options(Variant("default"), {"readout_grid": 6, "scales": [1, 2]}).name
+    'default+readout_grid=6+scales=1,2'
+    """
+    extra = {k: v for k, v in given.items() if k not in variant.overrides}
+    if not extra:
+        return variant
+    shown = "+".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+                     for k, v in extra.items())
+    return replace(variant, name=f"{variant.name}+{shown}",
+                   overrides={**extra, **variant.overrides})
 
 
 def train(
@@ -83,6 +113,7 @@ def train(
     )
 
 
+@config_options(exclude=EXPERIMENT_EXCLUDES, unset=True)
 def experiment(
     name: str = typer.Argument(..., help="mnist | fashion-mnist | synthetic | sweep"),
     sources: int | None = typer.Option(None, "--sources", help="Held-out sources per dataset (default: the protocol's)."),
@@ -96,6 +127,7 @@ def experiment(
     out: Path | None = typer.Option(None, "--out", "-o", help="Results folder (default results/NAME, results/NAME-quick with --quick)."),
     quick: bool = typer.Option(False, "--quick", help="Few sources, one budget, cheap metrics (for tests)."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's choice); 1 on a shared machine."),
+    config: dict | None = None,  # the MorphConfig options given (the others: the protocol's)
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Run (or resume) an evaluation experiment; writes JSON, markdown, figures and a README."""
@@ -114,6 +146,11 @@ def experiment(
             updates[key] = val
     if absolute_budgets:
         updates["relative_budgets"] = False
+    given = dict(config or {})
+    if "frames" in given:
+        updates["frames"] = given.pop("frames")
+    if given:  # every variant takes the options given, under a name of its own (case keys)
+        updates["variants"] = [_with_options(v, given) for v in spec.variants]
     if live_sources is not None:
         if live_sources < 1:
             raise ConfigError(f"--live-sources must be at least 1, got {live_sources}")

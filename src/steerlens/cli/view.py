@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from steerlens.cli.signals import Interrupted, Terminated
 from steerlens.errors import ConfigError
 
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -51,13 +52,14 @@ def serve(
     ttl: float = typer.Option(3600.0, help="Seconds a run's outputs are kept."),
     max_upload_mb: float = typer.Option(10.0, help="Largest upload in MB."),
     max_megapixels: float = typer.Option(25.0, help="Largest upload in megapixels."),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or mps."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Run the web app: pick or upload an image, run a morph, scrub it, download GIF/MP4/npz/JSON."""
     import math
 
     from steerlens.outputs import check_writable
+    from steerlens.validation import check_device
     from steerlens.web.app import DEFAULT_MODELS, AppConfig
     from steerlens.web.server import bind_socket, run_server
     from steerlens.web.uploads import UploadLimits
@@ -68,6 +70,7 @@ def serve(
                         ("--ttl", ttl)):
         if not (math.isfinite(value) and value > 0) or (flag != "--ttl" and value * 1e6 < 1):
             raise ConfigError(f"{flag} must be a finite number above 0, got {value}")
+    check_device(device)  # the app's models load on it: a device this machine lacks fails here
     if runs_dir is not None:
         check_writable(runs_dir, "--runs-dir")
     names = list(model) if only else DEFAULT_MODELS + [m for m in model if m not in DEFAULT_MODELS]
@@ -87,8 +90,6 @@ def serve(
         limits=UploadLimits(int(max_upload_mb * 1e6), int(max_megapixels * 1e6)),
         device=device,
     )
-    from steerlens.cli import Interrupted, Terminated
-
     try:
         run_server(cfg, host=host, port=port, echo=None if quiet else typer.echo, sock=sock)
     except (Interrupted, Terminated):  # uvicorn has shut down cleanly, then re-raised the signal
@@ -97,6 +98,14 @@ def serve(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``report`` and ``serve`` commands to the ``steerlens`` CLI."""
+    """Add the ``report`` and ``serve`` commands to the ``steerlens`` CLI.
+
+    Examples
+    --------
+    >>> app = typer.Typer()
+    >>> register(app)
+    >>> [c.name for c in app.registered_commands]
+    ['report', 'serve']
+    """
     app.command("report")(report)
     app.command("serve")(serve)
