@@ -19,9 +19,17 @@ from steerlens.cli.common import setup as _setup
 from steerlens.cli.main import app, main
 from steerlens.cli.signals import Interrupted, Terminated
 from steerlens.option import parse_amplification as _parse_amplification
-from steerlens.render.comparison import write_comparison
 
 __all__ = ["Interrupted", "Terminated", "app", "main", "write_comparison"]
 
 # re-exported for steerlens.cli_batch until it moves onto the generated options
 _REEXPORTS = (_echo, _load, _model_and_image, _parse_amplification, _parse_size, _setup)
+
+
+def __getattr__(name: str):
+    """``write_comparison`` on first use: the renderers (matplotlib) stay out of CLI start-up."""
+    if name == "write_comparison":
+        from steerlens.render.comparison import write_comparison
+
+        return write_comparison
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
