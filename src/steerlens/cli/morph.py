@@ -22,6 +22,7 @@ from steerlens.cli.options import (
     MaxFramesOpt,
     MaxPixelsOpt,
     NormalizeOpt,
+    ThreadsOpt,
     config_options,
 )
 from steerlens.config import SIDE_BY_SIDE_METHODS, MorphConfig
@@ -50,6 +51,7 @@ def morph_cmd(
     out: Path = typer.Option(Path("out/morph"), "--out", "-o", help="Output directory."),
     video: bool = typer.Option(False, "--video", help="Also write morph.mp4 (H.264; needs PyAV: pip install 'steerlens[video]')."),
     device: str = DeviceOpt,
+    threads: str | None = ThreadsOpt,
     max_frames: int = MaxFramesOpt,
     max_pixels: int = MaxPixelsOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
@@ -58,11 +60,16 @@ def morph_cmd(
     from steerlens.api import morph as run_morph
 
     # every check that needs no model comes first, so a bad flag never waits for a model to load
+    from steerlens.threads import apply_thread_policy, job_size, parse_threads
+
     dev = setup(quiet, config.seed, device)
+    parse_threads(threads, "--threads")
     check_writable(out)
     cfg = config.validate(max_frames=max_frames)
     clf, x = model_and_image(image, model, weights, dev, quiet, input_size, channels, class_names,
                              normalize, max_pixels, video)
+    n_frames = len(cfg.amplification) if isinstance(cfg.amplification, list) else cfg.frames
+    apply_thread_policy(job_size(x.shape[-2], x.shape[-1], x.shape[0], n_frames), threads)
     echo(f"morphing {image} with {clf.name} toward {target!r} ({cfg.method}, {cfg.regime})")
     res = run_morph(clf, x, target, config=cfg, device=dev)
     res = res.with_settings(image=str(image))
@@ -92,6 +99,7 @@ def compare_cmd(
     out: Path = typer.Option(Path("out/compare"), "--out", "-o", help="Output directory."),
     video: bool = typer.Option(False, "--video", help="Also write compare.mp4 (methods side by side) and morph.mp4 per method; needs PyAV."),
     device: str = DeviceOpt,
+    threads: str | None = ThreadsOpt,
     max_frames: int = MaxFramesOpt,
     max_pixels: int = MaxPixelsOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
@@ -101,8 +109,10 @@ def compare_cmd(
 
     from steerlens.api import compare as run_compare
     from steerlens.render import write_comparison
+    from steerlens.threads import apply_thread_policy, job_size, parse_threads
 
     dev = setup(quiet, config.seed, device)
+    parse_threads(threads, "--threads")
     check_writable(out)
     names = [m.strip() for m in methods.split(",")]
     if not all(names):
@@ -113,6 +123,7 @@ def compare_cmd(
         raise ConfigError(f"--methods names a method twice in {methods!r}; list each once")
     clf, x = model_and_image(image, model, weights, dev, quiet, input_size, channels, class_names,
                              normalize, max_pixels, video)
+    apply_thread_policy(job_size(x.shape[-2], x.shape[-1], 1, config.frames), threads)
     echo(f"comparing {len(names)} methods on {image} toward {target!r}")
     options = {k: v for k, v in asdict(config).items() if k not in (*COMPARE_EXCLUDES, "l2_budget")}
     results = run_compare(clf, x, target, names, l2_budget=config.l2_budget, device=dev, **options)

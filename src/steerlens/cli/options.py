@@ -150,4 +150,5 @@ NormalizeOpt = typer.Option(None, "--normalize", help="User models: none | image
 MaxFramesOpt = typer.Option(MAX_FRAMES, "--max-frames", help="Refuse more frames than this.")
 MaxPixelsOpt = typer.Option(MAX_IMAGE_PIXELS, "--max-pixels", help="Refuse larger images (width x height as stored) and input sizes.")
 DeviceOpt = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or mps.")
+ThreadsOpt = typer.Option(None, "--threads", help="torch CPU threads: a number or auto (default: STEERLENS_THREADS, else the thread policy: 1 for small jobs, more only where free cores and the job's size make it pay).")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress output.")
