@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 export STEERLENS_CACHE_DIR ?= $(CURDIR)/.cache/steerlens
 
-.PHONY: install chromium demo test bench bench-quick experiments lint fashion-mnist clean
+.PHONY: install chromium demo test test-fast bench bench-quick experiments lint fashion-mnist clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,12 @@ demo: $(STAMP)
 	$(VENV)/bin/steerlens demo --out out/demo
 
 test: $(STAMP) fashion-mnist chromium
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n 2 --dist loadfile tests --doctest-modules src/steerlens
+
+# the fast tier for day-to-day work (tests not marked slow; tests/conftest.py says which)
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow" tests --doctest-modules src/steerlens
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

@@ -47,7 +47,7 @@ if str(HERE) not in sys.path:  # run as a script: make the sibling resnet50.py i
 
 from load import BusyProcess, load1, verdict
 
-from steerlens.api import build_transform, morph_batch
+from steerlens.api import morph_batch
 from steerlens.config import MorphConfig
 from steerlens.errors import SteerlensError
 from steerlens.frames import clipped_frames, group_coefficients_for, iter_edited_bands, phase_stats
@@ -352,7 +352,7 @@ class MorphBench:
     def components(self) -> dict[str, Callable[[], Any]]:
         """Each stage of a one-step morph in isolation, for the time breakdown."""
         model, x, t, cfg = self.model, self.x, self.target, self.one_step
-        transform = build_transform(cfg, x.shape[1])
+        transform = cfg.make_transform(x.shape[1])
         with torch.no_grad():
             coeffs = transform.analyze(x)
         direction = edit_direction(model, transform, x, t, cfg, coeffs=coeffs)

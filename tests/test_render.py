@@ -213,10 +213,10 @@ def test_comparison_table_rows():
 
 
 def test_comparison_markdown_states_the_budget_and_flags_misses():
-    results = {"pixel": make_result(k=4), "csp-phase": make_result(k=4, overshoot=True)}
-    results["pixel"].reached = True
-    for r in results.values():
-        r.settings.update(matched_l2_budget=2.0, budget_source="given with --budget")
+    results = {"pixel": make_result(k=4).replace(reached=True),
+               "csp-phase": make_result(k=4, overshoot=True)}
+    results = {m: r.with_settings(matched_l2_budget=2.0, budget_source="given with --budget")
+               for m, r in results.items()}
     lines = comparison_markdown(results).split("\n\n")
     assert lines[0] == "Shared budget: pixel L2 = 2.000, given with --budget."
     assert lines[1] == "Did not reach the budget: csp-phase (their final L2 is below it)."

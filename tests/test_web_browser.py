@@ -111,8 +111,9 @@ def compare_report(mnist, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def batch_report(tmp_path_factory) -> Path:
+    from helpers.morph_set import make_morph_set
+
     from steerlens.web.report import build_report
-    from steerlens.web.sample import make_morph_set
 
     root = tmp_path_factory.mktemp("batch")
     make_morph_set(root / "batch50", n=50, frames=5)

@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 
 import steerlens
-from steerlens.api import build_transform
 from steerlens.experiments.sources import load_driver, load_judges, select_sources
 from steerlens.gradient import EditDirection, edit_direction
 from steerlens.metrics.image import ssim
@@ -71,7 +70,7 @@ def main(n: int = 100, budgets: tuple[float, ...] = (4.0, 6.0)) -> None:
         rows["warp (csp-motion)"] = (res, None)
         # the phase rendering: the same fitted field, written into the CSP bands
         cfg = steerlens.MorphConfig(method="csp-phase", l2_budget=budget, frames=4).validate()
-        csp = build_transform(cfg, 1)
+        csp = cfg.make_transform(1)
         d_csp = edit_direction(driver, csp, x, t, cfg)
         g, _ = PhaseMotionFit.build(d_csp.coeffs, d_csp.edited_mask, cfg.flow_grid).solve(d_csp.phase)
         direction = phase_rendering_direction(d_csp, g)

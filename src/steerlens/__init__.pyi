@@ -1,15 +1,14 @@
-# Type stub for the lazily loaded public API (see __init__.py).
-from steerlens.api import compare as compare
-from steerlens.api import morph as morph
-from steerlens.api import morph_batch as morph_batch
-from steerlens.config import MorphConfig as MorphConfig
-from steerlens.data.images import load_image as load_image
-from steerlens.errors import SteerlensError as SteerlensError
-from steerlens.models import load_model as load_model
-from steerlens.models.base import Classifier as Classifier
-from steerlens.result import FrameScore as FrameScore
-from steerlens.result import MorphResult as MorphResult
-from steerlens.transforms import make_transform as make_transform
+# The public API, read at run time by lazy_loader.attach_stub (see __init__.py) and by type
+# checkers. Only relative `from .module import name` lines: each adds `name`, imported from
+# `steerlens.module` on first use.
+from .api import compare, morph, morph_batch
+from .config import MorphConfig
+from .data.images import load_image
+from .errors import SteerlensError
+from .models import load_model
+from .models.base import Classifier
+from .result import FrameScore, MorphResult
+from .transforms import make_transform
 
 __version__: str
 __all__ = [

@@ -24,15 +24,9 @@ from steerlens.models.base import Classifier
 from steerlens.regimes import MorphProblem, run_regime
 from steerlens.result import MorphResult
 from steerlens.threads import job_size, thread_policy
-from steerlens.transforms.base import Transform
 from steerlens.validation import check_images, check_memory, check_targets, estimate_morph_bytes
 
-__all__ = ["build_transform", "compare", "morph", "morph_batch", "prepare_image"]
-
-
-def build_transform(config: MorphConfig, channels: int) -> Transform:
-    """The transform a config asks for (:meth:`MorphConfig.make_transform`)."""
-    return config.make_transform(channels)
+__all__ = ["compare", "morph", "morph_batch", "prepare_image"]
 
 
 def prepare_image(image: Any, model: Classifier, device: torch.device) -> Tensor:
@@ -166,18 +160,15 @@ def morph_batch(
     # torch's threads for this call: the caller's choice, else the thread policy's for the job's
     # size (steerlens.threads); restored afterwards
     with thread_policy(job_size(x.shape[-2], x.shape[-1], b, frames)) as threads:
-        results = _morph_batch(model, x, t, cfg, dev, progress)
-    for r in results:
-        r.runtime["thread_policy"] = threads.as_dict()
-    return results
+        return _morph_batch(model, x, t, cfg, dev, progress, threads.as_dict())
 
 
 def _morph_batch(model: Classifier, x: Tensor, t: Tensor, cfg: MorphConfig, dev: torch.device,
-                 progress: bool) -> list[MorphResult]:
-    """:func:`morph_batch` on checked inputs."""
+                 progress: bool, thread_policy: dict[str, object]) -> list[MorphResult]:
+    """:func:`morph_batch` on checked inputs; ``thread_policy`` goes into each result's runtime."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    transform = build_transform(cfg, x.shape[1])
+    transform = cfg.make_transform(x.shape[1])
     tic = time.perf_counter()
     with torch.no_grad():
         coeffs = transform.analyze(x)
@@ -194,15 +185,11 @@ def _morph_batch(model: Classifier, x: Tensor, t: Tensor, cfg: MorphConfig, dev:
             stacklevel=3,  # the caller of morph_batch
         )
     problem = MorphProblem(model, transform, x, t, src, cfg, direction, progress)
-    results = run_regime(cfg.regime, problem, timings)
     runtime = {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
-               "device": str(dev)}
-    for r in results:
-        r.runtime = dict(runtime)
-    timings["total"] = time.perf_counter() - start
-    for r in results:
-        r.timings.update(timings)
-    return results
+               "device": str(dev), "thread_policy": thread_policy}
+    results = run_regime(cfg.regime, problem, timings, runtime)
+    total = time.perf_counter() - start
+    return [r.with_timings(total=total) for r in results]
 
 
 # ----------------------------------------------------------------------------- compare
@@ -243,8 +230,6 @@ def compare(
     else:
         budget_source = "given with --budget"
     for m in methods:
-        results[m] = morph(model, image, target, m, device=device, l2_budget=l2_budget, **options)
-    for r in results.values():
-        r.settings["matched_l2_budget"] = l2_budget
-        r.settings["budget_source"] = budget_source
+        res = morph(model, image, target, m, device=device, l2_budget=l2_budget, **options)
+        results[m] = res.with_settings(matched_l2_budget=l2_budget, budget_source=budget_source)
     return results

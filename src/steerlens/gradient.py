@@ -8,7 +8,7 @@ masked), ready to be amplified by :mod:`steerlens.frames`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import torch
@@ -18,6 +18,7 @@ from torch import Tensor
 from steerlens.config import MorphConfig
 from steerlens.errors import ModelError, model_label
 from steerlens.models.base import Classifier
+from steerlens.motion import PhaseMotionFit
 from steerlens.transforms.base import Coeffs, Transform
 from steerlens.validation import check_gradient, check_logits, describe_exception
 
@@ -200,8 +201,6 @@ def edit_direction(
     1.0
     """
     if config.edit == "motion":  # csp-motion: the csp-phase gradient, fitted with one field
-        from steerlens.motion import motion_direction
-
         return motion_direction(model, transform, x, target, config, source, coeffs, validate)
     if coeffs is None:
         with torch.no_grad():
@@ -290,3 +289,38 @@ def _band_selection(coeffs: Coeffs, config: MorphConfig) -> list[Tensor | None]:
             mask = mask & o.view(1, 1, -1, 1, 1)
         out.append(mask)
     return out
+
+
+def motion_direction(
+    model: Classifier,
+    transform: Transform,
+    x: Tensor,
+    target: Tensor,
+    config: MorphConfig,
+    source: Tensor | None = None,
+    coeffs: Coeffs | None = None,
+    validate: bool = False,
+) -> EditDirection:
+    """``csp-motion``: the csp-phase descent direction at the current image, fitted with one
+    displacement field (:class:`PhaseMotionFit`) and returned as an additive direction on the
+    flow transform's control grid (normalised so its largest control point moves 1 px).
+
+    ``transform`` is the morph's :class:`~steerlens.transforms.flow.FlowTransform`; ``coeffs`` its
+    current coefficients (the source's when ``None``).
+    """
+    if coeffs is None:
+        with torch.no_grad():
+            coeffs = transform.analyze(x)
+    with torch.no_grad():
+        current = transform.synthesize(coeffs).clamp(0, 1)
+    csp_cfg = replace(config, method="csp-phase", normalization="global-max")
+    csp = csp_cfg.make_transform(current.shape[1])
+    d_csp = edit_direction(model, csp, current, target, csp_cfg, source=source, validate=validate)
+    fit = PhaseMotionFit.build(d_csp.coeffs, d_csp.edited_mask, transform.grid)  # type: ignore[attr-defined]
+    g, explained = fit.solve(d_csp.phase)
+    peak = g.abs().flatten(1).amax(1).clamp_min(1e-30)
+    direction = g / peak.view(-1, 1, 1, 1)
+    bands = [direction] + [torch.zeros_like(b) for b in coeffs.bands[1:]]
+    return EditDirection(coeffs.detach(), bands, [None] * len(bands), torch.ones_like(peak),
+                         d_csp.loss, d_csp.raw_max_phase, d_csp.raw_max_log_amplitude,
+                         [None] * len(bands), d_csp.logits, motion_explained=explained)

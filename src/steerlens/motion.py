@@ -1,5 +1,6 @@
-"""Motion read-outs: the displacement field that best explains a CSP phase edit, the ``csp-motion``
-edit direction built from it, and displacement statistics of any morph that has a field.
+"""Motion read-outs: the displacement field that best explains a CSP phase edit and displacement
+statistics of any morph that has a field (fit maths only; the ``csp-motion`` edit direction built
+from the fit is :func:`steerlens.gradient.motion_direction`).
 
 **The phase–displacement relation** (paper.md §2.1, §2.3). A complex band with local frequency
 ``omega`` (radians per pixel) shifted by a small displacement ``d`` changes phase by
@@ -31,14 +32,12 @@ rendering has 37 % of its phases past pi and falls to 17 / 2 against the warp's 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from steerlens.config import MorphConfig
 from steerlens.transforms.base import Coeffs
 
 #: ridge weight, relative to the mean diagonal of the normal equations
@@ -230,36 +229,6 @@ def field_magnitude_stats(field: Tensor) -> tuple[Tensor, Tensor]:
     """Mean and max displacement length ``(N,)`` of dense fields ``(N, 2, H, W)`` in pixels."""
     length = field.norm(dim=1).flatten(1)
     return length.mean(1), length.amax(1)
-
-
-def motion_direction(model, transform, x: Tensor, target: Tensor, config: MorphConfig,
-                     source: Tensor | None = None, coeffs: Coeffs | None = None,
-                     validate: bool = False):
-    """``csp-motion``: the csp-phase descent direction at the current image, fitted with one
-    displacement field (:class:`PhaseMotionFit`) and returned as an additive direction on the
-    flow transform's control grid (normalised so its largest control point moves 1 px).
-
-    ``transform`` is the morph's :class:`~steerlens.transforms.flow.FlowTransform`; ``coeffs`` its
-    current coefficients (the source's when ``None``).
-    """
-    from steerlens.gradient import EditDirection, edit_direction
-
-    if coeffs is None:
-        with torch.no_grad():
-            coeffs = transform.analyze(x)
-    with torch.no_grad():
-        current = transform.synthesize(coeffs).clamp(0, 1)
-    csp_cfg = replace(config, method="csp-phase", normalization="global-max")
-    csp = csp_cfg.make_transform(current.shape[1])
-    d_csp = edit_direction(model, csp, current, target, csp_cfg, source=source, validate=validate)
-    fit = PhaseMotionFit.build(d_csp.coeffs, d_csp.edited_mask, transform.grid)
-    g, explained = fit.solve(d_csp.phase)
-    peak = g.abs().flatten(1).amax(1).clamp_min(1e-30)
-    direction = g / peak.view(-1, 1, 1, 1)
-    bands = [direction] + [torch.zeros_like(b) for b in coeffs.bands[1:]]
-    return EditDirection(coeffs.detach(), bands, [None] * len(bands), torch.ones_like(peak),
-                         d_csp.loss, d_csp.raw_max_phase, d_csp.raw_max_log_amplitude,
-                         [None] * len(bands), d_csp.logits, motion_explained=explained)
 
 
 class MotionReadout:

@@ -1,15 +1,18 @@
 """The typed result of a morph: frames, per-frame scores, settings and provenance.
 
 Renderers, metrics and experiments read a :class:`MorphResult`; they never call back into the
-transform or the model's gradient.
+transform or the model's gradient. A result is built once and not changed afterwards: its fields
+cannot be reassigned and its dictionaries are read-only; a front end that adds something (the
+image's name, its own timing, judges' scores) gets a new result from :meth:`MorphResult.replace`,
+:meth:`~MorphResult.with_settings` or :meth:`~MorphResult.with_timings`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -66,6 +69,36 @@ class Overshoot:
     message: str
 
 
+class ReadOnlyDict(dict):  # type: ignore[type-arg]
+    """A ``dict`` that refuses changes: the settings, timings and other tables of a result.
+
+    Reading, iterating, ``dict(d)``, JSON, pickling and copying work as for a ``dict``.
+
+    Examples
+    --------
+    >>> d = ReadOnlyDict(a=1)
+    >>> d["a"], {**d, "b": 2}
+    (1, {'a': 1, 'b': 2})
+    >>> d["b"] = 2
+    Traceback (most recent call last):
+    ...
+    TypeError: a MorphResult is read-only: make a new one with .replace(), .with_settings() or .with_timings()
+    """
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a MorphResult is read-only: make a new one with .replace(), "
+                        ".with_settings() or .with_timings()")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
+        return (type(self), (dict(self),))
+
+
+#: the fields held as :class:`ReadOnlyDict`
+_TABLES = ("settings", "model_spec", "timings", "judges", "runtime")
+
 _REQUIRED = object()
 
 
@@ -91,9 +124,9 @@ class _AfterPending:
         obj.__dict__[self.slot] = value
 
 
-@dataclass
+@dataclass(frozen=True)
 class MorphResult:
-    """Everything a morph produced.
+    """Everything a morph produced, built once (read-only afterwards: see :meth:`replace`).
 
     Attributes
     ----------
@@ -156,12 +189,63 @@ class MorphResult:
     runtime: dict[str, Any] = field(default_factory=dict)
     displacement: Tensor | None = _AfterPending(None)  # type: ignore[assignment]
 
+    __hash__ = None  # type: ignore[assignment]  # holds tensors and tables: not hashable
+
+    def __post_init__(self) -> None:
+        for name in _TABLES:
+            object.__setattr__(self, name, ReadOnlyDict(getattr(self, name)))
+
+    # --------------------------------------------------------------- new results
+    def replace(self, **changes: Any) -> MorphResult:
+        """A new result with ``changes`` to its fields; this one is unchanged.
+
+        Unlike :func:`dataclasses.replace`, pending motion read-outs stay pending (shared by both
+        results; filling them is idempotent) unless ``scores`` or ``displacement`` is replaced.
+
+        Examples
+        --------
+        >>> s = FrameScore(0.0, 0.1, 0.9, 3, "3", 0.0)
+        >>> r = MorphResult(torch.zeros(1, 1, 4, 4), torch.zeros(1, 4, 4), [0.0], [s], 8, "8", 3,
+        ...                 "3", "pixel")
+        >>> r.replace(reached=True).reached, r.reached
+        (True, False)
+        """
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise TypeError(f"MorphResult has no field(s) {', '.join(unknown)}")
+        if "scores" in changes or "displacement" in changes:
+            self._run_pending()
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        for name, value in changes.items():
+            object.__setattr__(new, name, ReadOnlyDict(value) if name in _TABLES else value)
+        return new
+
+    def with_settings(self, **settings: Any) -> MorphResult:
+        """A new result whose ``settings`` also hold ``settings`` (e.g. the image's name).
+
+        Examples
+        --------
+        >>> s = FrameScore(0.0, 0.1, 0.9, 3, "3", 0.0)
+        >>> r = MorphResult(torch.zeros(1, 1, 4, 4), torch.zeros(1, 4, 4), [0.0], [s], 8, "8", 3,
+        ...                 "3", "pixel", settings={"seed": 0})
+        >>> dict(r.with_settings(image="cat.jpg").settings), dict(r.settings)
+        ({'seed': 0, 'image': 'cat.jpg'}, {'seed': 0})
+        """
+        return self.replace(settings={**self.settings, **settings})
+
+    def with_timings(self, **timings: float) -> MorphResult:
+        """A new result whose ``timings`` also hold ``timings`` (seconds or counts per stage)."""
+        return self.replace(timings={**self.timings, **timings})
+
     # ----------------------------------------------------------------- read-outs
     def defer(self, fill: Callable[[list[FrameScore]], Tensor | None]) -> None:
         """Leave the motion read-outs for later: ``fill(scores)`` sets the scores' displacement
         and ``phase_explained`` fields and returns the displacement field; it runs the first time
         ``scores``, ``displacement`` (or anything built on them) is read
-        (:mod:`steerlens.regimes.readouts`)."""
+        (:mod:`steerlens.regimes.readouts`). Part of building a result: the values a reader sees
+        are the same whenever they are filled."""
         self.__dict__["_pending"] = fill
 
     def _run_pending(self) -> None:
@@ -277,4 +361,3 @@ def _jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
     return repr(obj)
-

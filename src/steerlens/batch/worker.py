@@ -209,9 +209,10 @@ def run_chunk(task: ChunkTask) -> list[CaseOutcome]:
     morph_s = time.perf_counter() - tic
     files: dict[int, dict[str, bytes]] = {}
     for pos, res in zip(order, results, strict=True):
-        res.settings["image"] = task.cases[pos].item.name
-        res.settings["case_key"] = task.cases[pos].key
-        _fill(rows[pos], res, judges, morph_s / len(order))
+        res = res.with_settings(image=task.cases[pos].item.name, case_key=task.cases[pos].key)
+        judged = _fill(rows[pos], res, judges, morph_s / len(order))
+        if judged:
+            res = res.replace(judges={**res.judges, **judged})
         tic = time.perf_counter()
         files[pos] = _artefacts(res, task.artefacts)
         rows[pos]["artefact_s"] = time.perf_counter() - tic
@@ -219,7 +220,7 @@ def run_chunk(task: ChunkTask) -> list[CaseOutcome]:
 
 
 def _morph(model, x, targets, cfg, device):
-    from steerlens import morph_batch
+    from steerlens.api import morph_batch
 
     return morph_batch(model, x, targets, cfg, device=device)
 
@@ -267,7 +268,7 @@ def _load_pixels(ref: str, model) -> torch.Tensor:
         split = _DATASETS[name]
         x = (split.x_test if part == "test" else split.x_train)[int(index)][None].float()
         return _fit(x, model)
-    from steerlens import load_image
+    from steerlens.data.images import load_image
 
     return load_image(ref, size=model.input_size, channels=model.channels)
 
@@ -290,7 +291,10 @@ def _target(case: Case, p: torch.Tensor) -> int | None:
     return ranked[r - 1] if 1 <= r <= len(ranked) else None
 
 
-def _fill(row: dict[str, Any], res, judges: dict[str, Any], case_s: float) -> None:
+def _fill(row: dict[str, Any], res, judges: dict[str, Any], case_s: float
+          ) -> dict[str, list[float]]:
+    """Fill ``row`` from ``res``; return each judge's target probability at the source and the
+    last frame (for the result's ``judges``)."""
     from steerlens.config import parse_method
 
     s0, s1 = res.scores[0], res.final
@@ -324,6 +328,7 @@ def _fill(row: dict[str, Any], res, judges: dict[str, Any], case_s: float) -> No
         phase_explained=getattr(s1, "phase_explained", None),
         time_case_s=case_s,
     )
+    judged: dict[str, list[float]] = {}
     if judges:
         pair = torch.stack([res.source, res.frames[-1]]).float()
         for name, judge in judges.items():
@@ -331,7 +336,8 @@ def _fill(row: dict[str, Any], res, judges: dict[str, Any], case_s: float) -> No
             row[f"judge_{name}_p_target_start"] = float(p[0, res.target])
             row[f"judge_{name}_p_target_end"] = float(p[1, res.target])
             row[f"judge_{name}_top1_end"] = int(p[1].argmax())
-            res.judges[name] = [float(p[0, res.target]), float(p[1, res.target])]
+            judged[name] = [float(p[0, res.target]), float(p[1, res.target])]
+    return judged
 
 
 def _artefacts(res, level: str) -> dict[str, bytes]:

@@ -1,7 +1,8 @@
 """What every regime takes (:class:`MorphProblem`) and returns (:class:`Trajectory`), and the one
 conversion from a trajectory to per-image :class:`~steerlens.result.MorphResult` objects.
 
-A regime is a function ``run(problem, timings) -> Trajectory``. The three regimes (one-step, live,
+A regime is a function ``run(problem) -> Trajectory``; the trajectory carries the regime's stage
+timings (nothing is passed in to be filled). The three regimes (one-step, live,
 persistent; paper.md §2.6) differ only in how they produce the frames; reading the frames into
 results (per-image frame selection, scores, settings, ``reached``) happens once, here.
 """
@@ -73,9 +74,11 @@ class Trajectory:
     # motion read-outs (steerlens.motion), for the methods that have a displacement field: computed
     # when a result is first read (steerlens.regimes.readouts)
     motion: LazyMotion | None = None
+    #: seconds (and counts) of the regime's stages, e.g. ``render``, ``schedule``
+    timings: dict[str, float] = field(default_factory=dict)
 
 
-Regime = Callable[[MorphProblem, dict[str, float]], Trajectory]
+Regime = Callable[[MorphProblem], Trajectory]
 
 #: iterative regimes' default step per edit mode, in normalised units (max change per step)
 DEFAULT_STEP = {"phase": 0.5, "joint": 0.5, "amplitude": 0.1, "additive": 0.05, "motion": 0.25}
@@ -91,11 +94,16 @@ def goal_text(config: MorphConfig) -> str:
     return f"p_target >= {config.goal_p}"
 
 
-def to_results(problem: MorphProblem, traj: Trajectory, regime: str) -> list[MorphResult]:
-    """One :class:`MorphResult` per image of ``traj``."""
+def to_results(problem: MorphProblem, traj: Trajectory, regime: str,
+               timings: dict[str, float] | None = None,
+               runtime: dict[str, Any] | None = None) -> list[MorphResult]:
+    """One :class:`MorphResult` per image of ``traj``, built once: its settings are the config's,
+    the trajectory's and the image's own; its timings the caller's ``timings`` (e.g. the analysis
+    and the gradient) and the regime's; ``runtime`` where it ran."""
     cfg, model = problem.config, problem.model
     names = model.class_names
-    settings = cfg.to_dict()
+    settings = {**cfg.to_dict(), **traj.settings}
+    stage_timings = {**(timings or {}), **traj.timings}
     lengths = traj.lengths.tolist()
     reached = traj.reached.tolist()
     out = []
@@ -130,15 +138,15 @@ def to_results(problem: MorphProblem, traj: Trajectory, regime: str) -> list[Mor
             source_name=names[s],
             method=cfg.method,
             regime=regime,
-            settings=_settings_copy(settings),
+            settings=(_settings_copy(settings) if traj.per_image_settings is None
+                      else {**_settings_copy(settings), **traj.per_image_settings[i]}),
             model_spec=dict(model.spec),
             stop_reason=traj.stop_reason[i],
             overshoot=traj.overshoot[i],
             reached=bool(reached[i]),
+            timings=stage_timings,
+            runtime=runtime or {},
         )
-        res.settings.update(traj.settings)
-        if traj.per_image_settings is not None:
-            res.settings.update(traj.per_image_settings[i])
         out.append(res)
     if traj.motion is not None:  # fitted for the whole batch when any result is first read
         readouts = BatchReadouts(traj.motion, kept, [int(v) for v in lengths])

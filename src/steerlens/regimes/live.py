@@ -24,7 +24,7 @@ from steerlens.schedule import bisect_to_budget
 MAX_LIVE_STEPS = 200
 
 
-def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
+def run(problem: MorphProblem) -> Trajectory:
     """Step from the source, re-analysing each accepted frame."""
     model, transform, x0, t = problem.model, problem.transform, problem.x0, problem.target
     cfg, src, d0 = problem.config, problem.source, problem.direction
@@ -82,8 +82,7 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
             active &= ~done
     if not auto:  # an explicit schedule "reaches" when its last frame meets the probability goal
         reached = traj_p[-1][cols, t] >= cfg.goal_p
-    timings["live_steps"] = float(len(traj_x) - 1)
-    timings["render"] = time.perf_counter() - tic
+    timings = {"live_steps": float(len(traj_x) - 1), "render": time.perf_counter() - tic}
     reason = [
         ("reached " if ok else "not reached: ") + goal_text(cfg) if auto else "explicit"
         for ok in reached.tolist()
@@ -95,6 +94,7 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
         stop_reason=reason, overshoot=[None] * b, subsample=auto,
         settings={"live_step_size": step},
         per_image_settings=[{"live_steps_taken": int(n)} for n in taken.tolist()],
+        timings=timings,
     )
     motion.finish(traj)
     return traj

@@ -21,7 +21,7 @@ from steerlens.result import Overshoot
 from steerlens.schedule import detect_overshoot, linear_schedule, search_amplification
 
 
-def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
+def run(problem: MorphProblem) -> Trajectory:
     """Search (or take) the schedule, then render and score every frame in one pass."""
     model, transform, x, t = problem.model, problem.transform, problem.x0, problem.target
     cfg, direction = problem.config, problem.direction
@@ -33,6 +33,7 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
                            cfg.chunk_size, keep_frames=False)
         return fb.probs[:, cols, t], fb.l2
 
+    timings: dict[str, float] = {}
     stop_reason = ["explicit"] * b
     overshoot: list[Overshoot | None] = [None] * b
     reached = torch.zeros(b, dtype=torch.bool)
@@ -84,7 +85,7 @@ def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
         frames=fb.frames, probs=fb.probs, l2=fb.l2, amplification=user_amps,
         max_abs_dphi=fb.max_abs_dphi, frac_wrapped=fb.frac_wrapped, reached=reached,
         lengths=torch.full((b,), k - 1), stop_reason=stop_reason, overshoot=overshoot,
-        per_image_settings=per_image,
+        per_image_settings=per_image, timings=timings,
     )
     readout = MotionReadout.for_direction(transform, direction, cfg.flow_grid,
                                           cfg.phase_consistency)

@@ -36,15 +36,15 @@ from steerlens.transforms.base import Coeffs, Transform
 MAX_PERSISTENT_STEPS = 100
 
 
-def run(problem: MorphProblem, timings: dict[str, float]) -> Trajectory:
+def run(problem: MorphProblem) -> Trajectory:
     """The persistent regime on a batch, with ``auto`` stop reasons (see the module docstring)."""
     cfg = problem.config
     step, steps = iterative_steps(cfg, MAX_PERSISTENT_STEPS)
     tic = time.perf_counter()
     tr = persistent_trajectory(problem.model, problem.transform, problem.x0, problem.target,
                                problem.source, cfg, problem.direction, steps, problem.progress)
-    timings["persistent_steps"] = float(tr.frames.shape[0] - 1)
-    timings["render"] = time.perf_counter() - tic
+    tr.timings = {"persistent_steps": float(tr.frames.shape[0] - 1),
+                  "render": time.perf_counter() - tic}
     tr.settings["persistent_step_size"] = step
     tr.per_image_settings = [{"persistent_steps_taken": int(n)} for n in tr.lengths.tolist()]
     if isinstance(cfg.amplification, str):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,7 +22,9 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
 from steerlens.render.filmstrip import frames_hwc
-from steerlens.result import MorphResult
+
+if TYPE_CHECKING:  # annotations only: result.py calls into render (MorphResult.save)
+    from steerlens.result import MorphResult
 
 #: arrows per image side (fewer on images smaller than this many pixels)
 ARROWS_PER_SIDE = 12

@@ -11,11 +11,14 @@ import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from steerlens.result import MorphResult
+if TYPE_CHECKING:  # annotations only: result.py calls into render (MorphResult.save)
+    from steerlens.result import MorphResult
+
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -17,7 +18,9 @@ from steerlens.render.filmstrip import (
     to_uint8,
     upscale_factor,
 )
-from steerlens.result import MorphResult
+
+if TYPE_CHECKING:  # annotations only: result.py calls into render (MorphResult.save)
+    from steerlens.result import MorphResult
 
 #: Smallest side of a GIF frame in pixels (MNIST 28x28 is upscaled x7 to 196).
 GIF_MIN_SIDE = 192

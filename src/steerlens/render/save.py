@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,7 +15,9 @@ from steerlens.render.arrows import save_arrows
 from steerlens.render.filmstrip import filmstrip, frames_hwc, to_uint8
 from steerlens.render.gif import save_gif
 from steerlens.render.plots import plot_curves
-from steerlens.result import MorphResult
+
+if TYPE_CHECKING:  # annotations only: result.py calls into render (MorphResult.save)
+    from steerlens.result import MorphResult
 
 #: Artefact name -> file name, in the order they are written.
 ARTEFACTS = {

@@ -11,14 +11,16 @@ import os
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from steerlens.errors import ConfigError
 from steerlens.outputs import TMP_PREFIX
 from steerlens.render.filmstrip import frames_hwc, nearest_indices, to_uint8, upscale_factor
-from steerlens.result import MorphResult
+
+if TYPE_CHECKING:  # annotations only: result.py calls into render (MorphResult.save)
+    from steerlens.result import MorphResult
 
 #: Smallest side of a video frame after nearest-neighbour upscaling.
 VIDEO_MIN_SIDE = 240

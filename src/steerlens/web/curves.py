@@ -42,11 +42,6 @@ class Curves:
     l2_max: float
     plot: tuple[float, float, float, float]
 
-    @property
-    def xs_attr(self) -> str:
-        """Frame x positions as a comma-separated attribute value."""
-        return ",".join(f"{x:.1f}" for x in self.xs)
-
     def y(self, p: float) -> float:
         """SVG y of probability ``p`` (for tick marks)."""
         top, bottom = self.plot[1], self.plot[3]

@@ -38,9 +38,9 @@ class ModelPool:
             )
         with self._locks[name]:
             if name not in self._models:
-                import steerlens
+                from steerlens.models import load_model
 
-                model = steerlens.load_model(name, device=self.device, progress=False)
+                model = load_model(name, device=self.device, progress=False)
                 model.eval()
                 self._models[name] = model
             return self._models[name]

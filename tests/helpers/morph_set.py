@@ -1,8 +1,9 @@
 """A set of real MNIST morphs saved as a report reads them, for trying and sizing the report.
 
 Each case folder holds ``result.json`` and ``frames.npz`` (what the report needs; the GIF and PNG
-renderings are skipped, they cost more than the morph). Used by the tests and by the 1,000-case
-measurement in ``docs/app.md``.
+renderings are skipped, they cost more than the morph). Used by the browser tests and by the
+1,000-case measurement in ``docs/app.md`` (run from the repository root:
+``PYTHONPATH=tests python -c "from helpers.morph_set import make_morph_set; ..."``).
 """
 
 from __future__ import annotations
@@ -53,13 +54,14 @@ def make_morph_set(
     import numpy as np
     import torch
 
-    import steerlens
+    from steerlens.api import morph_batch
     from steerlens.config import MorphConfig
     from steerlens.data.mnist import load_mnist
+    from steerlens.models import load_model
     from steerlens.render import save_frames_npz
 
     out = Path(out)
-    model = steerlens.load_model(model_name, progress=False)
+    model = load_model(model_name, progress=False)
     split = load_mnist()
     order = np.random.default_rng(0).permutation(len(split.x_test))  # digits of every class
     folders: list[Path] = []
@@ -71,7 +73,7 @@ def make_morph_set(
             with torch.no_grad():
                 runner_up = model(x).topk(2, dim=-1).indices[:, 1].tolist()
             cfg = MorphConfig(method=method, frames=frames)
-            results = steerlens.morph_batch(model, x, runner_up, cfg)
+            results = morph_batch(model, x, runner_up, cfg)
             for i, res in zip(part, results, strict=True):
                 folder = out / "cases" / f"{i:04d}-{method}"
                 folder.mkdir(parents=True, exist_ok=True)
