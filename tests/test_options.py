@@ -224,11 +224,10 @@ def test_compare_offers_phase_consistency(tmp_path, digit_png, mnist_model, caps
     assert settings["phase_consistency"] is False and settings["readout_grid"] == 6
 
 
-def test_cli_batch_still_imports_and_registers():
-    from steerlens import cli_batch
+def test_batch_takes_the_generated_options():
+    from steerlens.cli import batch as batch_cli
 
     assert "batch" in typer.main.get_command(app).commands  # type: ignore[attr-defined]
-    assert callable(cli_batch.batch)
-    from steerlens.cli import _parse_amplification, _parse_size  # what cli_batch imports
-
-    assert _parse_amplification("0,1") == [0.0, 1.0] and _parse_size("28") == (28, 28)
+    assert callable(batch_cli.batch)
+    names = {p.name for p in typer.main.get_command(app).commands["batch"].params}
+    assert {"frames", "goal_p", "max_steps", "readout_grid", "phase_consistency"} <= names

@@ -74,7 +74,10 @@ class InProcess:
     def __exit__(self, *exc: object) -> None:
         import torch
 
+        from steerlens.threads import unpin
+
         torch.set_num_threads(self._threads)
+        unpin()
 
     def describe(self) -> str:
         """One line for the log."""
@@ -365,17 +368,15 @@ def deferred_signals() -> Iterator[None]:
 
 
 def default_threads(workers: int | None, scheduler: str | None) -> int:
-    """Torch threads per worker: all cores in-process, cores / workers on a local cluster, else 1.
+    """Torch threads per worker: 1 everywhere (``STEERLENS_THREADS`` overrides), so parallelism
+    comes from worker processes. Small-tensor morphs run 5-10x slower with 2 threads than with 1
+    on a busy 2-core machine (the crossover table in ``benchmarks/README.md``).
 
     Examples
     --------
     >>> default_threads(None, "tcp://127.0.0.1:8786")
     1
     """
-    import torch
+    from steerlens.threads import worker_threads
 
-    if scheduler is not None:
-        return 1
-    if workers is not None:
-        return max(1, (os.cpu_count() or 1) // workers)
-    return torch.get_num_threads()
+    return worker_threads()

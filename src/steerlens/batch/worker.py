@@ -146,8 +146,9 @@ def run_chunk(task: ChunkTask) -> list[CaseOutcome]:
     [3]
     """
     from steerlens.config import MorphConfig
+    from steerlens.threads import apply_worker_threads
 
-    torch.set_num_threads(task.threads)
+    apply_worker_threads(task.threads)
     device = resolve_device(task.device)
     tic = time.perf_counter()
     loaded = len(_MODELS)

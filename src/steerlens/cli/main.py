@@ -56,10 +56,10 @@ def _main_options(
     """Show how an image classifier would change an image to move it to another class."""
 
 
-#: command groups, each with a ``register(app)`` (batch still lives beside the package)
+#: command groups, each with a ``register(app)``
 COMMAND_GROUPS = (morph_commands, evaluate, view)
 #: modules that may be absent (an optional extra): registered when they import
-OPTIONAL_COMMAND_MODULES = ("steerlens.cli_batch",)
+OPTIONAL_COMMAND_MODULES = ("steerlens.cli.batch",)
 
 
 def _register_commands() -> None:

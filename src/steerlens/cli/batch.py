@@ -1,6 +1,7 @@
 """``steerlens batch``: morph a folder, ImageFolder, manifest or built-in dataset, resumably.
 
-:func:`register` adds the command to the main Typer app (:mod:`steerlens.cli` calls it).
+:func:`register` adds the command to the main Typer app (:mod:`steerlens.cli.main` calls it). Its
+MorphConfig options are generated from the config's declarations, like ``morph``'s.
 """
 
 from __future__ import annotations
@@ -11,9 +12,17 @@ from pathlib import Path
 
 import typer
 
+from steerlens.cli.common import parse_size
+from steerlens.cli.options import config_options
+from steerlens.cli.signals import Interrupted, Terminated
+from steerlens.config import MorphConfig
 from steerlens.errors import ConfigError
+from steerlens.validation import check_device
 
-__all__ = ["batch", "register"]
+__all__ = ["BATCH_AXES", "batch", "register"]
+
+#: the grid's axes: --methods, --regime (several) and --budgets set these per group
+BATCH_AXES = ("method", "regime", "l2_budget")
 
 
 def _items(value: str | None) -> list[str]:
@@ -69,6 +78,7 @@ def _config_fields(pairs: list[str]) -> dict:
     return out
 
 
+@config_options(exclude=BATCH_AXES)
 def batch(
     source: str = typer.Argument(..., metavar="INPUT", help="Folder of images (recursive), ImageFolder (class per sub-folder), .csv/.jsonl manifest (image, target, source columns) or a built-in dataset (mnist, fashion-mnist[:train])."),
     model: str = typer.Option("efficientnet-lite0", "--model", "-m", help="Driver: built-in name, TorchScript file, module:factory, torchvision:NAME or timm:NAME."),
@@ -78,26 +88,7 @@ def batch(
     methods: str = typer.Option("csp-phase", "--methods", help="Comma-separated methods."),
     budgets: str | None = typer.Option(None, "--budgets", help="Comma-separated final pixel-L2 budgets (default: aim at --goal-p)."),
     regime: str = typer.Option("one-step", "--regime", help="one-step, live, persistent (comma-separated for several)."),
-    frames: int = typer.Option(12, help="Frames per morph (>= 2)."),
-    amplification: str = typer.Option("auto", help="'auto' or comma-separated amplifications."),
-    goal_p: float = typer.Option(0.9, help="Target probability that 'auto' aims for."),
-    normalization: str = typer.Option("global-max", help="global-max | per-scale | motion | none"),
-    color: str = typer.Option("rgb", help="rgb or luminance."),
-    loss: str = typer.Option("nll", help="nll or margin."),
-    amplitude_weight: float = typer.Option(0.5, help="Joint edits: log-amplitude / phase amplification."),
-    amplitude_floor: float = typer.Option(0.01, help="Coefficients below this fraction of their band's peak are not edited."),
-    scales: str | None = typer.Option(None, help="Edit only these CSP scales (0 = finest), e.g. 1,2."),
-    orientations: str | None = typer.Option(None, help="Edit only these orientations, e.g. 0,2."),
-    n_scales: str = typer.Option("auto", help="CSP scales ('auto' or a number)."),
-    n_orientations: int = typer.Option(4, help="CSP orientations."),
-    twidth: int = typer.Option(1, help="CSP transition width."),
-    padding: str = typer.Option("reflect", help="CSP padding."),
-    flow_grid: int = typer.Option(8, help="flow methods: control points per side of the displacement grid."),
-    flow_levels: int = typer.Option(1, help="flow methods: coarse-to-fine grids summed."),
-    flow_padding: str = typer.Option("border", help="flow methods: border, zeros or reflection."),
-    step_size: float | None = typer.Option(None, help="Iterative regimes: amplification per step."),
-    frame_chunk: int = typer.Option(16, help="Frames synthesised and scored per pass."),
-    seed: int = typer.Option(0, help="Random seed."),
+    config: MorphConfig = None,  # type: ignore[assignment]  # generated MorphConfig options
     set_: list[str] | None = typer.Option(None, "--set", help="Any other MorphConfig field as KEY=VALUE (VALUE read as JSON, else text); repeatable."),
     judges: str | None = typer.Option(None, "--judges", help="Comma-separated judge models scored on source and last frame (never differentiated)."),
     weights: Path | None = typer.Option(None, help="State-dict file for a module:factory model."),
@@ -113,41 +104,22 @@ def batch(
     scheduler: str | None = typer.Option(None, "--scheduler", help="Use a running Dask cluster: tcp://HOST:PORT or a scheduler file."),
     resources: str | None = typer.Option(None, "--resources", help="Dask resources per chunk, e.g. GPU=1."),
     device: str = typer.Option("auto", help="Device of each worker: auto (a GPU where the worker has one), cpu, cuda, cuda:N."),
-    threads: int | None = typer.Option(None, "--threads", help="Torch threads per worker (default: all cores in-process, cores/N with --workers, 1 with --scheduler)."),
+    threads: str | None = typer.Option(None, "--threads", help="Torch threads per worker: a number (default: STEERLENS_THREADS, else 1 per worker; parallelism comes from --workers)."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed case."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun cases recorded as failed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or log lines."),
 ) -> None:
     """Morph every image of INPUT toward its targets; writes results.parquet/.csv, summary.md, cases/."""
+    from dataclasses import replace
+
     from steerlens.batch import run_batch
-    from steerlens.cli import _parse_amplification, _parse_size
-    from steerlens.config import MorphConfig
+    from steerlens.threads import worker_threads
 
-    if device not in ("auto", "cpu") and not device.startswith(("cuda", "mps")):
-        raise ConfigError(f"unknown --device {device!r}; use auto, cpu, cuda or cuda:N")
-    if workers is None and scheduler is None and device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {device} requested but CUDA is not available; use --device cpu")
-    try:
-        ns: int | str = int(n_scales) if n_scales != "auto" else "auto"
-    except ValueError:
-        raise ConfigError(f"--n-scales must be 'auto' or a number, got {n_scales!r}") from None
-    fields = {
-        "frames": frames, "amplification": _parse_amplification(amplification),
-        "goal_p": goal_p, "loss": loss, "normalization": normalization,
-        "amplitude_weight": amplitude_weight, "amplitude_floor": amplitude_floor,
-        "scales": _numbers(scales, "--scales", int) or None,
-        "orientations": _numbers(orientations, "--orientations", int) or None,
-        "n_scales": ns, "n_orientations": n_orientations, "twidth": twidth, "padding": padding,
-        "color": color, "flow_grid": flow_grid, "flow_levels": flow_levels,
-        "flow_padding": flow_padding, "step_size": step_size, "chunk_size": frame_chunk,
-        "seed": seed,
-    }
-    fields.update(_config_fields(set_ or []))  # --set wins over the named flags
-    cfg = MorphConfig(**fields).validate()
-    options = {"input_size": _parse_size(input_size), "channels": channels,
+    # in-process runs check the device here; Dask workers check their own
+    check_device(device, auto=True, local=workers is None and scheduler is None)
+    per_worker = worker_threads(threads)  # one line for a bad --threads / STEERLENS_THREADS
+    cfg = replace(config, **_config_fields(set_ or [])).validate()  # --set wins over the flags
+    options = {"input_size": parse_size(input_size), "channels": channels,
                "class_names": class_names, "normalize": normalize}
     echo = (lambda m: None) if quiet else (lambda m: typer.echo(m, err=True))
     command = "steerlens " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
@@ -159,12 +131,12 @@ def batch(
             weights=None if weights is None else str(weights), model_options=options,
             judges=_items(judges), layout=layout, limit=limit, batch_size=batch_size,
             artefacts=artefacts, workers=workers, scheduler=scheduler,
-            resources=_resources(resources), device=device, threads=threads,
+            resources=_resources(resources), device=device, threads=per_worker,
             fail_fast=fail_fast, retry_failed=retry_failed, progress=not quiet, echo=echo,
             command=command,
         )
     except BaseException as e:
-        stopped = isinstance(e, KeyboardInterrupt) or type(e).__name__ in ("Interrupted", "Terminated")
+        stopped = isinstance(e, KeyboardInterrupt | Interrupted | Terminated)
         if stopped and (out / "cases.jsonl").is_file():
             # the CLI's SIGINT/SIGTERM exceptions: finished cases and the table are on disk
             typer.echo(f"stopped: finished cases are recorded in {out} (results.parquet is up to "
