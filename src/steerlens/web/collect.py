@@ -86,6 +86,8 @@ EXPERIMENT_COLUMNS = [
 ]
 #: Default cap on table rows written into a report.
 MAX_ROWS = 5000
+#: The human ratings ``steerlens rate --tabulate`` writes into a folder.
+RATINGS_MD = "ratings.md"
 
 
 def collect(paths: Iterable[str | Path], max_rows: int = MAX_ROWS) -> list[View]:
@@ -151,6 +153,8 @@ def _collect_folder(folder: Path, prefix: str, max_rows: int, reader: Confined) 
         )
         if morphs:
             yield load_morph_set(folder, morphs, prefix, max_rows, reader=reader)
+    if has(folder / RATINGS_MD):  # ``steerlens rate --tabulate -o`` this folder
+        yield load_ratings(folder / RATINGS_MD, prefix, reader)
 
 
 # ----------------------------------------------------------------------------- one morph
@@ -314,7 +318,8 @@ def load_morph_set(
         columns=columns,
         rows=rows,
         cases=cases,
-        summaries=[t for md in sorted(root.glob("*.md")) for t in _md_tables(md, reader)],
+        summaries=[t for md in sorted(root.glob("*.md")) if md.name != RATINGS_MD
+                   for t in _md_tables(md, reader)],
         figures=_figures(root, reader),
         notes=notes,
     )
@@ -414,6 +419,20 @@ def load_experiment(folder: Path, view_id: str, max_rows: int, reader: Confined 
         figures=_figures(folder / "figures", reader) + _figures(folder, reader),
         notes=notes,
     )
+
+
+def load_ratings(path: Path, prefix: str, reader: Confined) -> TableView:
+    """The human ratings of ``steerlens rate --tabulate`` (``ratings.md``): its first table (rates
+    by method beside the machine scores of the same items) as a sortable table, the others as
+    summaries."""
+    tables = _md_tables(path, reader)
+    if not tables:
+        raise ConfigError(f"{path} holds no table; re-run steerlens rate --tabulate")
+    first = tables[0]
+    columns = [Column("method" if h == "method" else slug(h), h) for h in first.header]
+    rows = [CaseRow(cells=[(c, c.lower()) for c in r]) for r in first.rows]
+    return TableView(id=slug(prefix + "-ratings"), title=f"human ratings: {first.title.lower()}",
+                     columns=columns, rows=rows, summaries=tables[1:])
 
 
 def _md_tables(path: Path, reader: Confined) -> list[SummaryTable]:
