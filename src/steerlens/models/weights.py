@@ -9,7 +9,7 @@ one-line :class:`~steerlens.errors.ModelError`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,17 @@ __all__ = ["first_line", "load_state_dict_file", "read_weights"]
 SAVE_HINT = "save it with torch.save(model.state_dict(), path)"
 
 
-def read_weights(path: str | Path) -> Any:
+def read_weights(path: str | Path, safe_globals: Sequence[type] = ()) -> Any:
     """Load a ``torch.save`` file with ``weights_only=True`` (tensors, containers, numbers only).
 
     Parameters
     ----------
     path
         The file.
+    safe_globals
+        Plain-data classes to accept besides torch's own (through
+        :func:`torch.serialization.safe_globals`, for this call only), e.g. ``argparse.Namespace``
+        in training checkpoints. Never a class whose construction runs code.
 
     Returns
     -------
@@ -63,7 +67,8 @@ def read_weights(path: str | Path) -> Any:
         with warnings.catch_warnings():
             # old pickle protocols are fine for plain data; torch's note about them is noise here
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            return torch.load(p, map_location="cpu", weights_only=True)
+            with torch.serialization.safe_globals(list(safe_globals)):
+                return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any failure here is the file's
         raise ModelError(f"cannot read weights file {p} ({first_line(err)}); {SAVE_HINT}") from None
 
