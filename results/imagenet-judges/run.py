@@ -59,11 +59,9 @@ def run(args: argparse.Namespace) -> list[dict]:
                 t0 = time.perf_counter()
                 step = None
                 if regime == "persistent":
-                    from steerlens.regimes.base import DEFAULT_STEP, DEFAULT_STEP_BY_TRANSFORM
+                    from steerlens.methods import get_method
 
-                    cfg0 = steerlens.MorphConfig(method=method)
-                    step = _step_scale(args.step_scale, method) * DEFAULT_STEP_BY_TRANSFORM.get(
-                        cfg0.transform_name, DEFAULT_STEP[cfg0.edit])
+                    step = _step_scale(args.step_scale, method) * get_method(method).default_step
                 cfg = steerlens.MorphConfig(method=method, regime=regime, l2_budget=budget,
                                             frames=args.frames, step_size=step)
                 res = steerlens.morph_batch(driver, x, targets, cfg)

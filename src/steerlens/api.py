@@ -20,8 +20,9 @@ from torch import Tensor
 from steerlens.config import SIDE_BY_SIDE_METHODS, MorphConfig
 from steerlens.errors import ConfigError, ImageError
 from steerlens.gradient import edit_direction
+from steerlens.methods.registry import method_help
 from steerlens.models.base import Classifier
-from steerlens.regimes import MorphProblem, run_regime
+from steerlens.regimes import MorphProblem, regime_help, run_regime
 from steerlens.result import MorphResult
 from steerlens.threads import job_size, thread_policy
 from steerlens.validation import check_images, check_memory, check_targets, estimate_morph_bytes
@@ -79,16 +80,21 @@ def morph(
     target
         Class index or class name (case-insensitive).
     method
-        ``csp-phase`` (the paper's), ``csp-amplitude``, ``csp-joint``, ``fourier-phase``,
-        ``fourier-amplitude``, ``fourier-joint`` or ``pixel``. ``None`` (default): the method of
-        ``config``, or ``csp-phase`` without a config; a method named here wins over the config's.
+        A registered method (:data:`steerlens.methods.METHODS`). ``None`` (default): the method
+        of ``config``, or ``csp-phase`` without a config; a method named here wins over the
+        config's. The methods:
+
+        __METHODS__
     config
         Full :class:`~steerlens.config.MorphConfig`; ``method`` and ``options`` override its fields.
     device
         Torch device; default: the model's.
     **options
         Any :class:`~steerlens.config.MorphConfig` field, e.g. ``frames=12``,
-        ``amplification=[0, 1, 2]``, ``goal_p=0.9``, ``l2_budget=2.0``, ``color="luminance"``.
+        ``amplification=[0, 1, 2]``, ``goal_p=0.9``, ``l2_budget=2.0``, ``color="luminance"``,
+        ``regime="live"``. The regimes (:data:`steerlens.regimes.REGIMES`):
+
+        __REGIMES__
 
     Returns
     -------
@@ -109,6 +115,11 @@ def morph(
     if x.shape[0] != 1:
         raise ConfigError("morph() takes one image; use morph_batch() for several")
     return morph_batch(model, x, target, cfg, device=dev)[0]
+
+
+if morph.__doc__:  # every method and regime, from their registries (absent under python -OO)
+    morph.__doc__ = (morph.__doc__.replace(" " * 8 + "__METHODS__", method_help(" " * 8 + "- "))
+                     .replace(" " * 8 + "__REGIMES__", regime_help(" " * 8 + "- ")))
 
 
 def _config_with(config: MorphConfig | None, options: dict[str, Any]) -> MorphConfig:

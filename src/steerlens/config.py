@@ -7,25 +7,12 @@ it is written verbatim into ``result.json``.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from steerlens.errors import ConfigError
+from steerlens.methods.registry import METHODS, get_method
 from steerlens.option import Option, check_value, option_of, parse_amplification
-
-#: method name -> (transform, edit mode)
-METHODS: dict[str, tuple[str, str]] = {
-    "csp-phase": ("csp", "phase"),
-    "csp-amplitude": ("csp", "amplitude"),
-    "csp-joint": ("csp", "joint"),
-    "fourier-phase": ("fourier", "phase"),
-    "fourier-amplitude": ("fourier", "amplitude"),
-    "fourier-joint": ("fourier", "joint"),
-    "pixel": ("pixel", "additive"),
-    "flow": ("flow", "additive"),
-    "csp-motion": ("flow", "motion"),
-}
 
 #: the methods ``compare`` runs by default (the paper's revision compares these)
 COMPARE_METHODS = ["pixel", "fourier-phase", "csp-phase", "csp-amplitude", "csp-joint"]
@@ -51,21 +38,16 @@ __all__ = ["COMPARE_METHODS", "MAX_FRAMES", "MAX_SEED", "METHODS", "NORMALIZATIO
 
 
 def parse_method(method: str) -> tuple[str, str]:
-    """Split a method name into ``(transform, edit)``.
+    """Split a method name into ``(transform, edit)`` (a view of
+    :func:`steerlens.methods.get_method`, which gives the method itself).
 
     Examples
     --------
     >>> parse_method("csp-phase")
     ('csp', 'phase')
     """
-    key = method.strip().lower()
-    if key not in METHODS:
-        close = difflib.get_close_matches(key, list(METHODS), n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(
-            f"unknown method {method!r}; choose one of {', '.join(METHODS)}.{hint}", "method"
-        )
-    return METHODS[key]
+    m = get_method(method)
+    return m.transform_name, m.edit
 
 
 def _meta(*args: Any, **kwargs: Any) -> dict[str, Option]:
@@ -85,7 +67,8 @@ class MorphConfig:
     Parameters
     ----------
     method
-        See :data:`METHODS`. ``csp-phase`` is the paper's method.
+        A name in :data:`steerlens.methods.METHODS` (the registry; ``METHODS`` here is the same
+        dict). ``csp-phase`` is the paper's method.
     frames
         Number of frames K (>= 2); frame 0 is the unedited reconstruction.
     amplification
@@ -252,10 +235,7 @@ class MorphConfig:
             raise ConfigError(
                 f"{what} is over the limit of {max_frames}; use fewer frames or raise the "
                 "limit (max_frames)", "frames" if auto else "amplification", also=("max_frames",))
-        if self.transform_name == "flow":  # levels against grid: the transform checks, in one line
-            from steerlens.transforms.flow import FlowTransform
-
-            FlowTransform(self.flow_grid, self.flow_levels, self.flow_padding)
+        get_method(self.method).check(self)  # e.g. flow: levels against grid, in one line
         return self
 
     def make_transform(self, channels: int):
@@ -267,27 +247,17 @@ class MorphConfig:
         >>> MorphConfig(method="flow", flow_grid=6).make_transform(3)
         FlowTransform(grid=6, levels=1, padding='border')
         """
-        from steerlens.transforms import make_transform
-
-        color = self.color if channels == 3 else "rgb"
-        if self.transform_name == "flow":
-            return make_transform("flow", grid=self.flow_grid, levels=self.flow_levels,
-                                  padding=self.flow_padding)
-        if self.transform_name == "csp":
-            return make_transform("csp", color=color, scales=self.n_scales,
-                                  orientations=self.n_orientations, twidth=self.twidth,
-                                  padding=self.padding)
-        return make_transform(self.transform_name, color=color)
+        return get_method(self.method).make_transform(self, channels)
 
     @property
     def transform_name(self) -> str:
-        """``csp``, ``fourier`` or ``pixel``."""
-        return parse_method(self.method)[0]
+        """The method's transform: ``csp``, ``fourier``, ``pixel`` or ``flow``."""
+        return get_method(self.method).transform_name
 
     @property
     def edit(self) -> str:
-        """``phase``, ``amplitude``, ``joint`` or ``additive``."""
-        return parse_method(self.method)[1]
+        """The method's edit: ``phase``, ``amplitude``, ``joint``, ``additive`` or ``motion``."""
+        return get_method(self.method).edit
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for manifests."""

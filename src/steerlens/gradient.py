@@ -17,6 +17,7 @@ from torch import Tensor
 
 from steerlens.config import MorphConfig
 from steerlens.errors import ModelError, model_label
+from steerlens.methods.registry import get_method
 from steerlens.models.base import Classifier
 from steerlens.motion import PhaseMotionFit
 from steerlens.transforms.base import Coeffs, Transform
@@ -200,7 +201,8 @@ def edit_direction(
     >>> float(max(p.abs().max() for p in d.phase if p is not None))
     1.0
     """
-    if config.edit == "motion":  # csp-motion: the csp-phase gradient, fitted with one field
+    method = get_method(config.method)  # its rules turn the gradient into directions
+    if method.fitted_motion:  # csp-motion: the csp-phase gradient, fitted with one field
         return motion_direction(model, transform, x, target, config, source, coeffs, validate)
     if coeffs is None:
         with torch.no_grad():
@@ -210,7 +212,6 @@ def edit_direction(
         model, transform, coeffs, target, source, config.loss, validate
     )
     b = x.shape[0]
-    edit = config.edit
     selected = _band_selection(coeffs, config)
 
     phase: list[Tensor | None] = []
@@ -218,7 +219,7 @@ def edit_direction(
     masks: list[Tensor | None] = []
     for c, g, sel in zip(coeffs.bands, grads, selected):
         if not c.is_complex():
-            phase.append(-g * sel if sel is not None else -g)
+            phase.append(method.additive_direction(g, sel))
             log_amp.append(None)
             masks.append(None)
             continue
@@ -228,14 +229,7 @@ def edit_direction(
         mask = amp > config.amplitude_floor * band_max
         if sel is not None:
             mask = mask & sel
-        dphi = deta = None  # only the edited components are computed (800k coefficients each)
-        if edit in ("phase", "joint"):
-            dphi = -prod.imag * mask
-            if config.normalization == "motion":
-                floor = (config.amplitude_floor * band_max).clamp_min(1e-12) ** 2
-                dphi = dphi / (amp**2 + floor)
-        if edit in ("amplitude", "joint"):
-            deta = -prod.real * mask
+        dphi, deta = method.band_direction(prod, amp, band_max, mask, config)
         phase.append(dphi)
         log_amp.append(deta)
         masks.append(mask)
@@ -248,7 +242,7 @@ def edit_direction(
     log_amp = _normalise(log_amp, config.normalization, raw_amp)
     unit = torch.ones(b, device=x.device)
     if config.normalization == "none":
-        ref = raw_phase if edit != "amplitude" else raw_amp
+        ref = raw_amp if method.edits_amplitude and not method.edits_phase else raw_phase
         unit = 1.0 / ref.clamp_min(1e-30)
     return EditDirection(coeffs, phase, log_amp, unit, loss_val, raw_phase, raw_amp, masks, logits)
 

@@ -232,22 +232,21 @@ def field_magnitude_stats(field: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class MotionReadout:
-    """The displacement field of an edit, for the morphs that have one.
+    """The displacement field of an edit, for the morphs that have one
+    (:meth:`steerlens.methods.Method.readout` says which):
 
-    - ``flow`` and ``csp-motion`` (the flow transform): the field the control grids describe, exactly;
-    - ``csp-phase`` / ``csp-joint`` (CSP bands with a phase edit): the field that best explains the
-      phase change (:class:`PhaseMotionFit`) and the share it explains;
-    - everything else (pixel, Fourier, csp-amplitude): no field (:meth:`for_direction` gives None).
+    - ``fit=None`` (``flow`` and ``csp-motion``, the flow transform): the field the control grids
+      describe, exactly;
+    - a :class:`PhaseMotionFit`, or a function building one on first use (``csp-phase`` /
+      ``csp-joint``, CSP bands with a phase edit): the field that best explains the phase change
+      and the share it explains.
 
     Examples
     --------
-    >>> from steerlens.gradient import EditDirection
     >>> from steerlens.transforms.flow import FlowTransform
     >>> t = FlowTransform(grid=4)
     >>> c = t.analyze(torch.zeros(1, 1, 16, 16))
-    >>> d = EditDirection(c, [torch.ones(1, 2, 4, 4)], [None], torch.ones(1), torch.zeros(1),
-    ...                   torch.ones(1), torch.zeros(1))
-    >>> field, explained = MotionReadout.for_direction(t, d, grid=4)([torch.ones(1, 2, 4, 4)])
+    >>> field, explained = MotionReadout(c.image_shape, None)([torch.ones(1, 2, 4, 4)])
     >>> tuple(field.shape), round(float(field_magnitude_stats(field)[1]), 3), explained
     ((1, 2, 16, 16), 1.414, None)
     """
@@ -268,24 +267,6 @@ class MotionReadout:
         if callable(self._fit):
             self._fit = self._fit()
         return self._fit
-
-    @classmethod
-    def for_direction(cls, transform, direction, grid: int, phase_fit: bool = True
-                      ) -> MotionReadout | None:
-        """A read-out for edits of ``direction``'s coefficients, or ``None`` if they have no field
-        (or, with ``phase_fit=False``, if the field would need the phase fit)."""
-        coeffs = direction.coeffs
-        if getattr(transform, "name", None) == "flow":
-            return cls(coeffs.image_shape, None)
-        if not phase_fit:
-            return None
-        is_csp = bool(coeffs.band_info) and "scale" in coeffs.band_info[0]
-        phase_edited = any(p is not None for p, c in zip(direction.phase, coeffs.bands)
-                           if c.is_complex())
-        if not (is_csp and phase_edited):
-            return None
-        masks = direction.edited_mask
-        return cls(coeffs.image_shape, lambda: PhaseMotionFit.build(coeffs, masks, grid))
 
     def project(self, edit: list[Tensor | None]) -> tuple[Tensor, ...]:
         """What the read-out needs of an edit, small and detached from it: the flow edit's control

@@ -141,10 +141,11 @@ class MorphResult:
     target, target_name, source_class, source_name
         Target class and the driver's top-1 class on the source.
     method
-        ``csp-phase``, ``csp-amplitude``, ``csp-joint``, ``fourier-phase``, ``fourier-amplitude``,
-        ``fourier-joint`` or ``pixel``.
+        The method's name, a key of :data:`steerlens.methods.METHODS` (``help(steerlens.morph)``
+        and :func:`steerlens.methods.method_help` list every method with a line of help).
     regime
-        ``one-step`` (the paper's frozen gradient), ``live`` or ``persistent``.
+        A key of :data:`steerlens.regimes.REGIMES`: ``one-step`` (the paper's frozen gradient),
+        ``live`` or ``persistent``.
     settings
         Every option that shaped the result (transform, normalisation, schedule, seed...).
     model_spec

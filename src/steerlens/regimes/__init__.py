@@ -24,7 +24,26 @@ REGIMES: dict[str, Regime] = {
     "persistent": persistent.run,
 }
 
-__all__ = ["REGIMES", "MorphProblem", "Regime", "Trajectory", "run_regime", "to_results"]
+#: regime name -> one line of help (the CLI's and the API's)
+REGIME_HELP: dict[str, str] = {
+    "one-step": "the paper's: one gradient at the source, extrapolated (frozen)",
+    "live": "re-analyse the current frame and recompute the gradient every step",
+    "persistent": "recompute the gradient every step, accumulate it on the source's coefficients",
+}
+
+__all__ = ["REGIMES", "REGIME_HELP", "MorphProblem", "Regime", "Trajectory", "regime_help",
+           "run_regime", "to_results"]
+
+
+def regime_help(indent: str = "") -> str:
+    """One line per regime, ``name: help``, each line starting with ``indent``.
+
+    Examples
+    --------
+    >>> print(regime_help("- ").splitlines()[1])
+    - live: re-analyse the current frame and recompute the gradient every step
+    """
+    return "\n".join(f"{indent}{name}: {REGIME_HELP[name]}" for name in REGIMES)
 
 
 def run_regime(name: str, problem: MorphProblem, timings: dict[str, float] | None = None,

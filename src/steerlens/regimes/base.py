@@ -18,6 +18,7 @@ from torch import Tensor
 
 from steerlens.config import MorphConfig
 from steerlens.gradient import EditDirection
+from steerlens.methods.registry import get_method
 from steerlens.models.base import Classifier
 from steerlens.motion import MotionReadout
 from steerlens.regimes.readouts import BatchReadouts, LazyMotion, TrackedMotion
@@ -79,12 +80,6 @@ class Trajectory:
 
 
 Regime = Callable[[MorphProblem], Trajectory]
-
-#: iterative regimes' default step per edit mode, in normalised units (max change per step)
-DEFAULT_STEP = {"phase": 0.5, "joint": 0.5, "amplitude": 0.1, "additive": 0.05, "motion": 0.25}
-#: ... and per transform where the edit mode's default does not fit: a flow step moves the
-#: largest control point by 0.25 px (100 steps reach 25 px; 0.05 px steps capped motion at 5 px)
-DEFAULT_STEP_BY_TRANSFORM = {"flow": 0.25}
 
 
 def goal_text(config: MorphConfig) -> str:
@@ -164,16 +159,16 @@ def _settings_copy(base: dict[str, Any]) -> dict[str, Any]:
 def iterative_steps(config: MorphConfig, max_steps: int) -> tuple[float, list[float]]:
     """Step size and per-step sizes of an iterative regime.
 
-    ``auto`` takes ``max_steps`` steps of ``config.step_size`` (default: :data:`DEFAULT_STEP` of
-    the edit mode); an explicit schedule takes one step per gap between consecutive amplifications.
+    ``auto`` takes ``max_steps`` steps of ``config.step_size`` (default: the method's
+    :attr:`~steerlens.methods.Method.default_step`); an explicit schedule takes one step per gap
+    between consecutive amplifications.
 
     Examples
     --------
     >>> iterative_steps(MorphConfig(amplification=[0, 1, 3]), 100)
     (0.5, [1.0, 2.0])
     """
-    step = config.step_size or DEFAULT_STEP_BY_TRANSFORM.get(
-        config.transform_name, DEFAULT_STEP[config.edit])
+    step = config.step_size or get_method(config.method).default_step
     if isinstance(config.amplification, str):
         return step, [step] * max_steps
     a = [float(v) for v in config.amplification]

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from steerlens.frames import clipped_frames, phase_stats, pixel_l2, render_frames
 from steerlens.gradient import EditDirection, edit_direction
-from steerlens.motion import MotionReadout
+from steerlens.methods.registry import get_method
 from steerlens.regimes.base import MorphProblem, MotionTrack, Trajectory, goal_text, iterative_steps
 from steerlens.regimes.persistent import add_step, increments_like
 from steerlens.schedule import bisect_to_budget
@@ -40,9 +40,8 @@ def run(problem: MorphProblem) -> Trajectory:
     applied = increments_like(d0)  # phase rotation applied so far, for the phase statistics
     ones = torch.ones(1, b, device=x0.device)
     traj_dphi, traj_wrap = [torch.zeros(b, device=x0.device)], [torch.zeros(b, device=x0.device)]
-    # a re-analysed frame has no fixed reference phase: only warps (flow) get a field here
-    readout = MotionReadout.for_direction(transform, d0, cfg.flow_grid, cfg.phase_consistency) \
-        if getattr(transform, "name", None) == "flow" else None
+    # a re-analysed frame has no fixed reference phase: only warps (exact fields) get one here
+    readout = get_method(cfg.method).readout(transform, d0, cfg, reanalysed=True)
     motion = MotionTrack(readout, d0)
     active = torch.ones(b, dtype=torch.bool, device=x0.device)
     taken = torch.zeros(b, dtype=torch.long, device=x0.device)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from steerlens.frames import render_frames
-from steerlens.motion import MotionReadout
+from steerlens.methods.registry import get_method
 from steerlens.regimes.base import MorphProblem, Trajectory, goal_text
 from steerlens.regimes.readouts import OneStepMotion
 from steerlens.result import Overshoot
@@ -87,8 +87,7 @@ def run(problem: MorphProblem) -> Trajectory:
         lengths=torch.full((b,), k - 1), stop_reason=stop_reason, overshoot=overshoot,
         per_image_settings=per_image, timings=timings,
     )
-    readout = MotionReadout.for_direction(transform, direction, cfg.flow_grid,
-                                          cfg.phase_consistency)
+    readout = get_method(cfg.method).readout(transform, direction, cfg)
     if readout is not None:  # fields scale linearly with the amplification along a one-step path
         traj.motion = OneStepMotion(readout, direction, user_amps)
     return traj

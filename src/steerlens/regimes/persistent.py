@@ -26,8 +26,8 @@ from torch import Tensor
 from steerlens.config import MorphConfig
 from steerlens.frames import clipped_frames, edited_bands, phase_stats, pixel_l2
 from steerlens.gradient import EditDirection, edit_direction
+from steerlens.methods.registry import get_method
 from steerlens.models.base import Classifier
-from steerlens.motion import MotionReadout
 from steerlens.regimes.base import MorphProblem, MotionTrack, Trajectory, goal_text, iterative_steps
 from steerlens.schedule import bisect_to_budget
 from steerlens.transforms.base import Coeffs, Transform
@@ -180,8 +180,7 @@ def persistent_trajectory(
     cum = [torch.zeros(b, device=x0.device)]
     ones = torch.ones(1, b, device=x0.device)
     traj_dphi, traj_wrap = [torch.zeros(b, device=x0.device)], [torch.zeros(b, device=x0.device)]
-    motion = MotionTrack(MotionReadout.for_direction(transform, first, config.flow_grid,
-                                                     config.phase_consistency), first)
+    motion = MotionTrack(get_method(config.method).readout(transform, first, config), first)
     active = torch.ones(b, dtype=torch.bool, device=x0.device)
     taken = torch.zeros(b, dtype=torch.long, device=x0.device)
     reached = torch.zeros(b, dtype=torch.bool, device=x0.device)
