@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from steerlens.methods import get_method
+
 
 @dataclass(frozen=True)
 class DemoCase:
@@ -146,7 +148,7 @@ def run_demo(
             entries.append((f"{mc.slug}: {mc.regime}, L2 = {mc.budget:g}; {verdict}",
                             Path(mc.slug) / "compare.png"))
             for m, r in results.items():
-                if r.displacement is not None and m in ("flow", "csp-motion"):
+                if r.displacement is not None and get_method(m).exact_field:
                     entries.append((f"{mc.slug} {m}: arrows ({r.summary()})",
                                     Path(mc.slug) / m / "arrows.png"))
         gallery_html(entries, tmp / "index.html")

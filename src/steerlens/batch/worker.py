@@ -296,11 +296,10 @@ def _fill(row: dict[str, Any], res, judges: dict[str, Any], case_s: float
           ) -> dict[str, list[float]]:
     """Fill ``row`` from ``res``; return each judge's target probability at the source and the
     last frame (for the result's ``judges``)."""
-    from steerlens.config import parse_method
+    from steerlens.methods import get_method
 
     s0, s1 = res.scores[0], res.final
-    transform, edit = parse_method(res.method)
-    phase = transform in ("csp", "fourier") and edit in ("phase", "joint")
+    phase = get_method(res.method).has_phase_statistics
     row.update(
         target=res.target,
         target_name=res.target_name,

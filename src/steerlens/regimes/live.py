@@ -31,7 +31,7 @@ def run(problem: MorphProblem) -> Trajectory:
     b = x0.shape[0]
     cols = torch.arange(b, device=x0.device)
     auto = isinstance(cfg.amplification, str)
-    step, steps = iterative_steps(cfg, MAX_LIVE_STEPS)
+    step, steps = iterative_steps(cfg, cfg.max_steps or MAX_LIVE_STEPS)
     zero = torch.zeros(1, b, device=x0.device)
     tic = time.perf_counter()
     first = render_frames(model, transform, d0, x0, zero, cfg.amplitude_weight, cfg.chunk_size)

@@ -39,7 +39,7 @@ MAX_PERSISTENT_STEPS = 100
 def run(problem: MorphProblem) -> Trajectory:
     """The persistent regime on a batch, with ``auto`` stop reasons (see the module docstring)."""
     cfg = problem.config
-    step, steps = iterative_steps(cfg, MAX_PERSISTENT_STEPS)
+    step, steps = iterative_steps(cfg, cfg.max_steps or MAX_PERSISTENT_STEPS)
     tic = time.perf_counter()
     tr = persistent_trajectory(problem.model, problem.transform, problem.x0, problem.target,
                                problem.source, cfg, problem.direction, steps, problem.progress)
@@ -50,6 +50,7 @@ def run(problem: MorphProblem) -> Trajectory:
     if isinstance(cfg.amplification, str):
         cols = torch.arange(tr.probs.shape[1], device=tr.probs.device)
         p_final = tr.probs[tr.lengths.to(tr.probs.device), cols, problem.target].tolist()
+        l2_final = tr.l2[tr.lengths.to(tr.l2.device), cols.to(tr.l2.device)].tolist()
         for i, ok in enumerate(tr.reached.tolist()):
             if cfg.l2_budget is None:
                 tr.stop_reason[i] = ("reached " if ok else "not reached: ") + goal_text(cfg)
@@ -60,7 +61,8 @@ def run(problem: MorphProblem) -> Trajectory:
                 f"reached L2 >= {cfg.l2_budget:.4g} and p_target >= {cfg.goal_p}" if ok and hit else
                 f"reached L2 >= {cfg.l2_budget:.4g}; p_target {p_final[i]:.3f} < {cfg.goal_p} "
                 f"after {len(steps)} steps" if ok else
-                f"not reached: L2 >= {cfg.l2_budget:.4g} after {len(steps)} steps"
+                f"not reached: L2 >= {cfg.l2_budget:.4g} after {len(steps)} steps of "
+                f"{step:.3g} (L2 {l2_final[i]:.3g}); raise max_steps or step_size to spend it"
             )
     return tr
 
