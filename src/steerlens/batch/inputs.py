@@ -26,11 +26,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from steerlens.errors import ConfigError, TargetError
 from steerlens.models.hashing import file_sha256
+from steerlens.runs.datasets import IMAGE_DATASETS, dataset_split, parse_dataset_ref
+
+if TYPE_CHECKING:
+    from steerlens.data.mnist import Split
 
 __all__ = [
     "DATASETS",
@@ -47,7 +52,7 @@ __all__ = [
 #: file endings read as images when INPUT is a folder
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 #: built-in datasets INPUT may name (optionally with ``:train`` or ``:test``; default ``test``)
-DATASETS = ("mnist", "fashion-mnist")
+DATASETS = IMAGE_DATASETS
 _MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 #: largest manifest read (bytes); about four million rows of short paths
 MAX_MANIFEST_BYTES = 256 << 20
@@ -535,35 +540,22 @@ def _csv_rows(path: Path, text: str) -> list[tuple[int, dict]]:
 
 
 # ----------------------------------------------------------------------------- datasets
-def _dataset_name(text: str) -> tuple[str, str]:
-    name, _, part = text.lower().partition(":")
-    part = part or "test"
-    if part not in ("train", "test"):
-        raise ConfigError(f"dataset split must be train or test, got {text!r} (e.g. mnist:test)")
-    return name, part
-
-
-def load_dataset(text: str):
-    """The built-in dataset ``text`` names (``mnist``, ``fashion-mnist:train``...) as a ``Split``.
+def load_dataset(text: str) -> Split:
+    """The built-in dataset ``text`` names (``mnist``, ``fashion-mnist:train``...) as a ``Split``,
+    from the one dataset registry (:func:`steerlens.runs.datasets.dataset_split`).
 
     Examples
     --------
     >>> load_dataset("mnist").x_test.shape
     torch.Size([1000, 1, 28, 28])
     """
-    name, _ = _dataset_name(text)
-    if name == "mnist":
-        from steerlens.data.mnist import load_mnist
-
-        return load_mnist()
-    from steerlens.data.fashion_mnist import load_fashion_mnist
-
-    return load_fashion_mnist()
+    name, _ = parse_dataset_ref(text)
+    return dataset_split(name)
 
 
 def _read_dataset(text: str, limit: int | None, seed: int) -> tuple[list[ImageItem], str]:
     """The dataset's images (all, or ``limit`` stratified by label) and what was taken, in words."""
-    name, part = _dataset_name(text)
+    name, part = parse_dataset_ref(text)
     split = load_dataset(text)
     x = split.x_test if part == "test" else split.x_train
     y = split.y_test if part == "test" else split.y_train

@@ -14,6 +14,9 @@ class per image. Datasets:
 ``synthetic-<family>``
     A seeded test draw of the family (:func:`steerlens.data.synthetic.make_splits`); the target is
     the other class and the exact counterfactual is known.
+
+Dataset names and their splits come from the one registry, :mod:`steerlens.runs.datasets`
+(re-exported here: ``dataset_split``, ``check_dataset_name``, ``SYNTHETIC_*``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ from torch import Tensor
 from steerlens.data.mnist import Split
 from steerlens.errors import ConfigError
 from steerlens.models.base import Classifier
+from steerlens.runs.datasets import (
+    SYNTHETIC_FAMILIES,
+    SYNTHETIC_N_TEST,
+    SYNTHETIC_N_TRAIN,
+    check_dataset_name,
+    dataset_split,
+    synthetic_family,
+)
 
 __all__ = [
     "DRIVERS",
@@ -41,11 +52,6 @@ __all__ = [
     "select_sources",
 ]
 
-#: synthetic families the ``synthetic`` experiment covers (``shape`` is the no-warp control)
-SYNTHETIC_FAMILIES: tuple[str, ...] = ("translation", "rotation", "scale", "shape")
-#: size of the synthetic training / test draws (seed 0); shared with ``steerlens train``
-SYNTHETIC_N_TRAIN = 2000
-SYNTHETIC_N_TEST = 500
 #: driver kinds -> robust flag
 DRIVERS: dict[str, bool] = {"standard": False, "robust": True}
 #: showcase (source class, target class) pairs per dataset (paper.md §5.1: 3->8, 5->6, 1->7)
@@ -106,61 +112,6 @@ class SourceSet:
         return {k: v[idx] for k, v in self.params.items()}
 
 
-def _family(dataset: str) -> str | None:
-    return dataset.split("-", 1)[1] if dataset.startswith("synthetic-") else None
-
-
-def check_dataset_name(dataset: str) -> str:
-    """Raise :class:`ConfigError` unless ``dataset`` names a known dataset (installed or not).
-
-    Examples
-    --------
-    >>> check_dataset_name("synthetic-scale")
-    'synthetic-scale'
-    >>> check_dataset_name("cifar")
-    Traceback (most recent call last):
-    ...
-    steerlens.errors.ConfigError: unknown dataset 'cifar'; use mnist, fashion-mnist or synthetic-<family> (families: translation, rotation, scale, shape, rotation4)
-    """
-    fam = _family(dataset)
-    if fam is not None:
-        from steerlens.data.synthetic import FAMILIES
-
-        if fam not in FAMILIES:
-            raise ConfigError(
-                f"unknown synthetic family {fam!r}; use synthetic-<family> with one of "
-                f"{', '.join(sorted(FAMILIES))}"
-            )
-    elif dataset not in ("mnist", "fashion-mnist"):
-        raise ConfigError(
-            f"unknown dataset {dataset!r}; use mnist, fashion-mnist or synthetic-<family> "
-            f"(families: {', '.join(SYNTHETIC_FAMILIES)}, rotation4)"
-        )
-    return dataset
-
-
-def dataset_split(dataset: str) -> Split:
-    """The training/test :class:`Split` of a dataset name (what drivers and judges train on).
-
-    Examples
-    --------
-    >>> dataset_split("synthetic-scale").x_train.shape
-    torch.Size([2000, 1, 32, 32])
-    """
-    fam = _family(check_dataset_name(dataset))
-    if fam is not None:
-        from steerlens.data.synthetic import load_split
-
-        return load_split(fam, SYNTHETIC_N_TRAIN, SYNTHETIC_N_TEST, seed=0)
-    if dataset == "mnist":
-        from steerlens.data.mnist import load_mnist
-
-        return load_mnist()
-    from steerlens.data.fashion_mnist import load_fashion_mnist
-
-    return load_fashion_mnist()
-
-
 def _balanced_order(y: Tensor) -> list[int]:
     """Test indices round-robin over classes, each class in test order."""
     per = [torch.nonzero(y == c).flatten().tolist() for c in sorted(set(y.tolist()))]
@@ -198,7 +149,7 @@ def select_sources(
     """
     if n < 1:
         raise ConfigError(f"--sources must be at least 1, got {n}")
-    fam = _family(dataset)
+    fam = synthetic_family(dataset)
     if fam is not None:
         from steerlens.data.synthetic import make_splits
 
@@ -255,7 +206,7 @@ def load_driver(dataset: str, driver: str, split: Split | None = None, progress:
 
     if driver not in DRIVERS:
         raise ConfigError(f"unknown driver {driver!r}; use {' or '.join(DRIVERS)}")
-    data = split if split is not None else (dataset_split(dataset) if _family(dataset) else dataset)
+    data = split if split is not None else (dataset_split(dataset) if synthetic_family(dataset) else dataset)
     return get_or_train(data, "cnn", robust=DRIVERS[driver], progress=progress)
 
 
@@ -263,6 +214,6 @@ def load_judges(dataset: str, split: Split | None = None, progress: bool = True)
     """The two judges of a dataset as ``{"O": resnet-mini, "O2": mlp}`` (never differentiated)."""
     from steerlens.models.training import get_judges
 
-    data = split if split is not None else (dataset_split(dataset) if _family(dataset) else dataset)
+    data = split if split is not None else (dataset_split(dataset) if synthetic_family(dataset) else dataset)
     o, o2 = get_judges(data, progress=progress)
     return {"O": o, "O2": o2}
