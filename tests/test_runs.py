@@ -31,3 +31,26 @@ def test_registry_refuses_unknown_names_with_one_line():
     with pytest.raises(ConfigError, match="unknown synthetic family 'blob'"):
         check_dataset_name("synthetic-blob")
     assert parse_dataset_ref("Fashion-MNIST:train") == ("fashion-mnist", "train")
+
+
+def test_one_judges_scorer_matches_the_metrics_scores():
+    """The scorer gives the numbers of :func:`steerlens.metrics.score_targets`, with the sources'
+    probabilities from the same forward pass as the last frames'."""
+    import torch
+
+    from steerlens.metrics import score_targets
+    from steerlens.runs.judges import joint_success, score_judges
+
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    b = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    src, fin, t = torch.rand(5, 1, 4, 4), torch.rand(5, 1, 4, 4), torch.tensor([0, 1, 2, 1, 0])
+    ref = score_targets(fin, t, judges={"O": a, "O2": b})
+    ours = score_judges({"O": a, "O2": b}, fin, t, source=src)
+    for name in ("O", "O2"):
+        torch.testing.assert_close(ours[name].p_end, ref.judge_p[name], rtol=1e-6, atol=1e-7)
+        assert ours[name].success.tolist() == ref.judge_success[name].tolist()
+        start = score_targets(src, t, judges={name: (a if name == "O" else b)}).judge_p[name]
+        torch.testing.assert_close(ours[name].p_start, start, rtol=1e-6, atol=1e-7)
+    assert joint_success(ours).tolist() == ref.joint_success.tolist()
+    assert score_judges({"O": a}, fin, 2)["O"].p_start is None

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from steerlens.batch.plan import Case
+from steerlens.runs.judges import score_judges
 
 __all__ = [
     "ARTEFACT_LEVELS", "CaseOutcome", "ChunkTask", "ModelRef", "load_cached", "resolve_device", "run_chunk",
@@ -329,14 +330,14 @@ def _fill(row: dict[str, Any], res, judges: dict[str, Any], case_s: float
         time_case_s=case_s,
     )
     judged: dict[str, list[float]] = {}
-    if judges:
-        pair = torch.stack([res.source, res.frames[-1]]).float()
-        for name, judge in judges.items():
-            p = judge.probabilities(pair.to(next(judge.parameters()).device)).cpu()
-            row[f"judge_{name}_p_target_start"] = float(p[0, res.target])
-            row[f"judge_{name}_p_target_end"] = float(p[1, res.target])
-            row[f"judge_{name}_top1_end"] = int(p[1].argmax())
-            judged[name] = [float(p[0, res.target]), float(p[1, res.target])]
+    scores = score_judges(judges, res.frames[-1][None], res.target, source=res.source[None])
+    for name, s in scores.items():
+        assert s.p_start is not None
+        start, end = float(s.p_start[0]), float(s.p_end[0])
+        row[f"judge_{name}_p_target_start"] = start
+        row[f"judge_{name}_p_target_end"] = end
+        row[f"judge_{name}_top1_end"] = int(s.top1_end[0])
+        judged[name] = [start, end]
     return judged
 
 

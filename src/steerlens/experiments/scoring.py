@@ -18,6 +18,7 @@ from torch import Tensor
 
 from steerlens.models.base import Classifier
 from steerlens.result import MorphResult
+from steerlens.runs.judges import joint_success, score_judges
 
 __all__ = ["ScoringOptions", "score_endpoints"]
 
@@ -108,7 +109,9 @@ def score_endpoints(
     src = source.detach().cpu().float()
     fin = torch.stack([r.frames[-1] for r in results]).float()
     t = target.cpu().long()
-    scores = score_targets(fin, t, driver=driver, judges=judges)
+    scores = score_targets(fin, t, driver=driver)
+    judged = score_judges(judges, fin, t)
+    joint = joint_success(judged)
     l2 = pixel_l2(src, fin)
     sim = ssim(src, fin)
     e_w = warp_fit(src, fin, gain=False, steps=opt.warp_steps).E
@@ -132,7 +135,7 @@ def score_endpoints(
             "p0": _f(r.scores[0].p_target),
             "driver_p": _f(scores.driver_p[i]),  # type: ignore[index]
             "driver_success": bool(scores.driver_success[i]),  # type: ignore[index]
-            "joint_success": bool(scores.joint_success[i]) if scores.joint_success is not None else None,
+            "joint_success": bool(joint[i]) if joint is not None else None,
             "l2": _f(l2[i]),
             "l2_rel_err": _f(abs(float(l2[i]) - budget) / budget),
             "ssim": _f(sim[i]),
@@ -147,9 +150,9 @@ def score_endpoints(
             "max_displacement": _f_or_none(r.final.max_displacement),
             "phase_explained": _f_or_none(r.final.phase_explained),
         }
-        for name in judges:
-            rec[f"judge_p_{name}"] = _f(scores.judge_p[name][i])
-            rec[f"judge_success_{name}"] = bool(scores.judge_success[name][i])
+        for name, js in judged.items():
+            rec[f"judge_p_{name}"] = _f(js.p_end[i])
+            rec[f"judge_success_{name}"] = bool(js.success[i])
         if c is not None:
             rec["cout"] = _f(c[i])
         if gt is not None:
