@@ -21,19 +21,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-
-def cores() -> int:
-    """Cores this process may run on (its affinity mask), else ``os.cpu_count()``.
-
-    Examples
-    --------
-    >>> cores() >= 1
-    True
-    """
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+from steerlens.provenance import cpu_cores as cores
 
 
 def load1() -> float:

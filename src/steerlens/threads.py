@@ -125,17 +125,17 @@ def job_size(height: int, width: int, batch: int = 1, frames: int = 1) -> int:
 
 
 def cores() -> int:
-    """Cores this process may run on (its affinity mask), else ``os.cpu_count()``.
+    """Cores this process may run on (its affinity mask), else ``os.cpu_count()``
+    (:func:`steerlens.provenance.cpu_cores`).
 
     Examples
     --------
     >>> cores() >= 1
     True
     """
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+    from steerlens.provenance import cpu_cores
+
+    return cpu_cores()
 
 
 class _OwnLoad:
