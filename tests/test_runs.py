@@ -54,3 +54,39 @@ def test_one_judges_scorer_matches_the_metrics_scores():
         torch.testing.assert_close(ours[name].p_start, start, rtol=1e-6, atol=1e-7)
     assert joint_success(ours).tolist() == ref.joint_success.tolist()
     assert score_judges({"O": a}, fin, 2)["O"].p_start is None
+
+
+def test_one_journal_for_batch_and_experiment_folders(tmp_path):
+    """A batch's and an experiment's ``cases.jsonl`` follow one rule: torn lines are dropped on
+    reading, removed before appending, and NaN is written as null."""
+    import json
+
+    from steerlens.batch.store import BatchStore
+    from steerlens.experiments.store import CaseStore
+
+    for name, key in (("batch", "case_key"), ("exp", "key")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "cases.jsonl").write_bytes(
+            json.dumps({key: "a", "status": "ok"}).encode() + b'\n{"' + key.encode() + b'": "b", "st')
+    batch = BatchStore(tmp_path / "batch")
+    assert batch.load() == 1 and batch.torn == 1
+    batch.repair()
+    batch.record({"case_key": "c", "status": "ok", "l2": float("nan")}, {})
+    exp = CaseStore(tmp_path / "exp" / "cases.jsonl")
+    assert len(exp) == 1 and exp.dropped == 1
+    exp.append([{"key": "c", "status": "ok", "l2": float("nan")}])
+    for name in ("batch", "exp"):
+        lines = (tmp_path / name / "cases.jsonl").read_text().splitlines()
+        assert len(lines) == 2 and json.loads(lines[1])["l2"] is None
+
+
+def test_the_resume_rule_reruns_recorded_chunks_whole():
+    from steerlens.experiments import plan_batches
+    from steerlens.runs.resume import chunks_to_run
+
+    assert plan_batches is chunks_to_run
+    chunks = {"a": ["a", "b"], "b": ["a", "b"], "c": ["c"]}
+    assert chunks_to_run(["a", "b", "c"], {"b"}, chunks.get, 2) == [["a", "b"]]
+    assert chunks_to_run(["a", "b", "c", "d", "e"], {"d", "e", "a"}, chunks.get, 1) == [
+        ["a", "b"], ["d"], ["e"]]

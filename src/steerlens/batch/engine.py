@@ -33,6 +33,7 @@ from steerlens.batch.plan import Plan
 from steerlens.batch.store import BatchStore
 from steerlens.batch.worker import CaseOutcome, ChunkTask, ModelRef, run_chunk
 from steerlens.errors import ConfigError, SteerlensError
+from steerlens.runs.resume import chunks_to_run
 
 __all__ = ["BatchError", "BatchReport", "DaskExecutor", "InProcess", "run_plan"]
 
@@ -270,11 +271,12 @@ def run_plan(
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    todo = [
-        ch for ch in plan.chunks
-        if any(not store.done(c.key, artefacts, retry_failed) for c in ch.cases)
-    ]
-    pending = {c.key for ch in todo for c in ch.cases if not store.done(c.key, artefacts, retry_failed)}
+    chunk_of = {c.key: ch for ch in plan.chunks for c in ch.cases}
+    order = list(chunk_of)
+    pending = {k for k in order if not store.done(k, artefacts, retry_failed)}
+    # the plan fixed every chunk, so the resume rule only picks them: those with a pending case
+    runs = chunks_to_run(order, pending, lambda k: [c.key for c in chunk_of[k].cases], len(order) or 1)
+    todo = [chunk_of[keys[0]] for keys in runs]
     tasks = [
         ChunkTask(
             chunk_id=ch.chunk_id,

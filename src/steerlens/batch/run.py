@@ -209,6 +209,7 @@ def _run_locked(
     store.load()
     if store.torn:
         echo(f"dropped {store.torn} torn journal line(s) of an interrupted run; their cases are rerun")
+        store.repair()  # the journal rule of every run: torn lines go before anything is appended
     taken = f"; took {inputs.selection}" if inputs.selection else ""
     echo(
         f"{len(inputs.items)} images ({inputs.kind}{taken}), target {rule.label()}, "

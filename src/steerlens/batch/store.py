@@ -11,16 +11,16 @@ Layout of ``--out``::
     summary.md          per method/regime/budget summary
     .lock               held by the one driver writing the folder
 
-A case counts as finished when its journal line parses and, where artefacts were asked for, its
-folder holds ``result.json``; anything else (a torn last line, a folder deleted by hand) is
-recomputed. Artefacts are written before the journal line, so a crash between the two only costs a
+The journal is a :class:`steerlens.journal.Journal` (the format an experiment keeps too). A case
+counts as finished when its journal line parses and, where artefacts were asked for, its folder
+holds ``result.json``; anything else (a torn last line, a folder deleted by hand) is recomputed,
+and a torn line is removed from the journal (:meth:`BatchStore.repair`) before the run appends. Artefacts are written before the journal line, so a crash between the two only costs a
 recomputation, never a row without its files.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from steerlens.errors import ConfigError
-from steerlens.journal import read_jsonl
-from steerlens.outputs import TMP_PREFIX, atomic_dir, dumps_json, write_json
+from steerlens.journal import Journal
+from steerlens.outputs import TMP_PREFIX, atomic_dir, write_json
 
 __all__ = ["COLUMNS", "FORMULA_START", "BatchStore", "csv_safe", "sort_key"]
 
@@ -92,6 +92,7 @@ class BatchStore:
     def __init__(self, out: str | Path) -> None:
         self.out = Path(out)
         self.journal = self.out / "cases.jsonl"
+        self._log = Journal(self.journal, "case_key", required=("status",))
         self.rows: dict[str, dict[str, Any]] = {}
         self.torn = 0
 
@@ -146,11 +147,14 @@ class BatchStore:
     def load(self) -> int:
         """Read the journal; returns the number of cases recorded (torn lines are dropped)."""
         self.rows.clear()
-        self.torn = 0
-        found = read_jsonl(self.journal, "case_key", required=("status",))
-        self.rows.update(found.records)
-        self.torn = found.dropped
+        self._log.load()
+        self.rows.update(self._log.records)
+        self.torn = self._log.dropped
         return len(self.rows)
+
+    def repair(self) -> None:
+        """Rewrite the journal without the torn lines :meth:`load` dropped (hold :meth:`locked`)."""
+        self._log.repair()
 
     def done(self, key: str, artefacts: str, retry_failed: bool = False) -> bool:
         """Whether case ``key`` is finished with at least the ``artefacts`` level asked for."""
@@ -178,14 +182,7 @@ class BatchStore:
             row["artefact_dir"] = target.relative_to(self.out).as_posix()
         else:
             row.setdefault("artefact_dir", None)
-        line = dumps_json(_clean(row), indent=None) + "\n"
-        self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.journal, "ab") as f:
-            if f.tell() > 0 and _last_byte(self.journal) != b"\n":
-                f.write(b"\n")  # a torn line of an interrupted run stays on its own line
-            f.write(line.encode())
-            f.flush()
-            os.fsync(f.fileno())
+        self._log.append([row])
         self.rows[key] = row
 
     # ----------------------------------------------------------------- table
@@ -288,19 +285,3 @@ def _mismatch(out: Path, key: str, old: dict, new: dict) -> str:
         f"--out {out} was run with {key} {old.get(key)!r}, not {new.get(key)!r}; choose another "
         "--out or the same value"
     )
-
-
-def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    """NaN/inf -> None so the journal stays strict JSON."""
-    out = {}
-    for k, v in row.items():
-        if isinstance(v, float) and not math.isfinite(v):
-            v = None
-        out[k] = v
-    return out
-
-
-def _last_byte(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(-1, 2)
-        return f.read(1)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from steerlens.experiments.summary import summarise
 from steerlens.models.base import Classifier
 from steerlens.outputs import TMP_PREFIX, check_writable
 from steerlens.result import MorphResult
+from steerlens.runs.resume import chunks_to_run
 
 __all__ = ["ExperimentReport", "kept_path", "plan_batches", "run_experiment"]
 
@@ -205,47 +206,8 @@ def kept_path(out: Path, cell: Cell, method: str) -> Path:
     return out / "cache" / "kept" / f"{cell_slug(cell)}__{method}.npz"
 
 
-def plan_batches(
-    order: Sequence[str],
-    needed: set[str],
-    recorded: Callable[[str], Sequence[str] | None],
-    size: int,
-) -> list[list[str]]:
-    """The ``morph_batch`` calls that compute the ``needed`` cases of one group.
-
-    A needed case whose batch was recorded (and whose batch mates all still belong to the group)
-    is recomputed in exactly that batch; the others are chunked in ``order`` into batches of
-    ``size``. So the cases of an uninterrupted run are always computed with the same batch mates.
-
-    Parameters
-    ----------
-    order
-        The group's case keys in source order.
-    needed
-        Keys to compute.
-    recorded
-        ``key -> ordered keys of its recorded batch`` (``None``: not recorded).
-    size
-        Batch size for new batches.
-
-    Examples
-    --------
-    >>> log = {"c": ["c", "d"], "d": ["c", "d"]}
-    >>> plan_batches(list("abcdef"), {"a", "b", "d", "e", "f"}, log.get, 2)
-    [['c', 'd'], ['a', 'b'], ['e', 'f']]
-    """
-    members = set(order)
-    plans: list[list[str]] = []
-    covered: set[str] = set()
-    for k in order:
-        if k not in needed or k in covered:
-            continue
-        keys = recorded(k)
-        if keys and k in keys and set(keys) <= members:
-            plans.append(list(keys))
-            covered.update(keys)
-    rest = [k for k in order if k in needed and k not in covered]
-    return plans + [rest[i : i + size] for i in range(0, len(rest), size)]
+#: the resume rule of every run (:func:`steerlens.runs.resume.chunks_to_run`), under its old name
+plan_batches = chunks_to_run
 
 
 def _recorded_batch(store: CaseStore, log: BatchLog) -> Callable[[str], list[str] | None]:
@@ -356,7 +318,7 @@ def run_experiment(
                 continue
             driver = drivers[driver_name]
             cfg = spec.config(method, regime, budget, variant, tuple(sources.x.shape[-2:]))
-            for keys in plan_batches(list(index), needed, recorded, spec.batch_size):
+            for keys in chunks_to_run(list(index), needed, recorded, spec.batch_size):
                 threads = torch.get_num_threads()
                 bid = log.record(keys, torch_threads=threads)
                 old = log.records[bid].get("torch_threads")

@@ -7,20 +7,19 @@ call: its id and the ordered case keys it ran. A case's numbers depend (in the l
 flip a search decision) on the other images of its batch, so a resumed run recomputes a missing case
 in exactly its recorded batch and gets the numbers an uninterrupted run would have.
 
-A line cut short by a crash (a torn last line) is detected on load, dropped, and the file is
-rewritten without it (atomically) before anything is appended.
+Both are :class:`steerlens.journal.Journal` files, the format and torn-line rule a batch's journal
+follows too: a line cut short by a crash is detected on load, dropped, and the file is rewritten
+without it (atomically) before anything is appended.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from steerlens.journal import read_jsonl
-from steerlens.outputs import dumps_json, write_text_atomic
+from steerlens.journal import Journal
 
 __all__ = ["BatchLog", "CaseStore", "JsonlJournal", "batch_id", "case_key"]
 
@@ -49,11 +48,10 @@ def batch_id(keys: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
 
 
-class JsonlJournal:
-    """JSON objects, one per line, indexed by the field ``id_field``; loaded (and repaired) on creation.
-
-    Lines that are not a JSON object with ``id_field`` (a torn last line of an interrupted run) are
-    dropped and counted in :attr:`dropped`; the file is then rewritten without them.
+class JsonlJournal(Journal):
+    """A :class:`~steerlens.journal.Journal` loaded and repaired on creation (an experiment owns its
+    folder while it runs): lines that are not a JSON object with ``id_field`` are dropped, counted
+    in :attr:`dropped`, and the file is rewritten without them.
 
     Examples
     --------
@@ -66,37 +64,9 @@ class JsonlJournal:
     """
 
     def __init__(self, path: str | Path, id_field: str) -> None:
-        self.path = Path(path)
-        self.id_field = id_field
-        found = read_jsonl(self.path, id_field)
-        self.records: dict[str, dict[str, Any]] = found.records
-        self.dropped = found.dropped
-        if found.dropped or (found.lines and not found.ends_with_newline):
-            write_text_atomic(self.path, "".join(line + "\n" for line in found.lines))
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.records
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def append(self, records: Iterable[dict[str, Any]]) -> None:
-        """Add records (strict JSON, one line each) and flush them to disk in one write."""
-        recs = list(records)
-        if not recs:
-            return
-        text = "".join(dumps_json(r, indent=None) + "\n" for r in recs)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        for rec in recs:
-            self.records[rec[self.id_field]] = rec
-
-    def values(self) -> list[dict[str, Any]]:
-        """All records, in file order."""
-        return list(self.records.values())
+        super().__init__(path, id_field)
+        self.load()
+        self.repair()
 
 
 class CaseStore(JsonlJournal):
