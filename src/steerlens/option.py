@@ -19,7 +19,10 @@ from typing import Any, Literal
 
 from steerlens.errors import ConfigError
 
-__all__ = ["Kind", "Option", "check_value", "parse_amplification", "parse_text", "shown"]
+__all__ = [
+    "Kind", "Option", "check_value", "parse_amplification", "parse_numbers", "parse_text", "shown",
+    "split_list",
+]
 
 #: What values an option takes, and how its text is read:
 #: ``int`` / ``float`` numbers; ``choice`` one of :attr:`Option.choices`; ``bool``; ``text`` any
@@ -208,6 +211,57 @@ def _check_amplification(name: str, value: Any) -> None:
         raise ConfigError(f"{name} values must be increasing, e.g. 0,0.5,1", name)
 
 
+def split_list(text: str | None, name: str = "list", *, empty_fields: bool = True,
+               hint: str = "write items like a,b") -> list[str]:
+    """The one reader of comma-separated lists (CLI flags, form fields, option values).
+
+    Items are stripped. With ``empty_fields`` (the default) empty items are skipped, so ``None``
+    and ``""`` give ``[]``; without it an empty item (``"1,,2"``, ``"0,1,"``) is refused with one
+    line naming ``name`` and ending in ``hint``.
+
+    Examples
+    --------
+    >>> split_list(" pixel, csp-phase,,"), split_list(None)
+    (['pixel', 'csp-phase'], [])
+    >>> split_list("a,,b", "--methods", empty_fields=False, hint="write e.g. pixel,csp-phase")
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ConfigError: --methods has an empty field in 'a,,b'; write e.g. pixel,csp-phase
+    """
+    fields = [v.strip() for v in (text or "").split(",")]
+    if not empty_fields and text is not None and any(not f for f in fields):
+        raise ConfigError(f"{name} has an empty field in {text!r}; {hint}", _parameter(name))
+    return [f for f in fields if f]
+
+
+def parse_numbers(text: str | None, name: str, cast: type = float) -> list:
+    """Comma-separated finite numbers (:func:`split_list`, then ``cast``); NaN and infinity are
+    refused with one line.
+
+    Examples
+    --------
+    >>> parse_numbers("1, 2.5", "--budgets"), parse_numbers(None, "--budgets"), parse_numbers("3", "k", int)
+    ([1.0, 2.5], [], [3])
+    >>> parse_numbers("1,inf", "--budgets")
+    Traceback (most recent call last):
+    ...
+    steerlens.errors.ConfigError: --budgets must be comma-separated finite numbers like 1,2; got '1,inf'
+    """
+    try:
+        nums = [cast(v) for v in split_list(text)]
+    except ValueError:
+        nums = None
+    if nums is None or not all(math.isfinite(v) for v in nums):
+        raise ConfigError(f"{name} must be comma-separated finite numbers like 1,2; got {text!r}",
+                          _parameter(name))
+    return nums
+
+
+def _parameter(name: str) -> str | None:
+    """An API parameter name for :class:`ConfigError` (``None`` for a flag like ``--methods``)."""
+    return None if name.startswith("-") else name
+
+
 def parse_amplification(text: str, name: str = "amplification") -> str | list[float]:
     """``'auto'`` or a comma-separated list of numbers, read from text (checked by
     :func:`check_value` afterwards).
@@ -223,9 +277,7 @@ def parse_amplification(text: str, name: str = "amplification") -> str | list[fl
     """
     if text.strip().lower() == "auto":
         return "auto"
-    fields = [v.strip() for v in text.split(",")]
-    if any(not f for f in fields):
-        raise ConfigError(f"{name} has an empty field in {text!r}; write numbers like 0,1,2", name)
+    fields = split_list(text, name, empty_fields=False, hint="write numbers like 0,1,2")
     try:
         return [float(v) for v in fields]
     except ValueError:
@@ -261,7 +313,7 @@ def parse_text(name: str, option: Option, text: str) -> Any:
         if kind == "count":
             return "auto" if text.lower() == "auto" else int(text)
         if kind == "ints":
-            return [int(v) for v in text.split(",") if v.strip()] or None
+            return [int(v) for v in split_list(text)] or None
     except ValueError:
         what = {"int": "an integer", "float": "a number", "count": "'auto' or a positive integer",
                 "ints": "comma-separated integers like 0,2"}[kind]

@@ -17,6 +17,7 @@ from steerlens.cli.options import config_options
 from steerlens.cli.signals import Interrupted, Terminated
 from steerlens.config import MorphConfig
 from steerlens.errors import ConfigError
+from steerlens.option import parse_numbers, split_list
 from steerlens.validation import check_device
 
 __all__ = ["BATCH_AXES", "batch", "register"]
@@ -25,22 +26,11 @@ __all__ = ["BATCH_AXES", "batch", "register"]
 BATCH_AXES = ("method", "regime", "l2_budget")
 
 
-def _items(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def _numbers(value: str | None, what: str, cast: type = float) -> list:
-    try:
-        return [cast(v) for v in _items(value)]
-    except ValueError:
-        raise ConfigError(f"{what} must be comma-separated numbers like 1,2; got {value!r}") from None
-
-
 def _resources(value: str | None) -> dict[str, float] | None:
     if not value:
         return None
     out = {}
-    for part in _items(value):
+    for part in split_list(value):
         name, sep, amount = part.partition("=")
         try:
             out[name.strip()] = float(amount) if sep else 1.0
@@ -126,10 +116,10 @@ def batch(
     try:
         report = run_batch(
             source, model, out, target=target, max_targets=max_targets,
-            methods=_items(methods), regimes=_items(regime),
-            budgets=_numbers(budgets, "--budgets") or [None], config=cfg,
+            methods=split_list(methods), regimes=split_list(regime),
+            budgets=parse_numbers(budgets, "--budgets") or [None], config=cfg,
             weights=None if weights is None else str(weights), model_options=options,
-            judges=_items(judges), layout=layout, limit=limit, batch_size=batch_size,
+            judges=split_list(judges), layout=layout, limit=limit, batch_size=batch_size,
             artefacts=artefacts, workers=workers, scheduler=scheduler,
             resources=_resources(resources), device=device, threads=per_worker,
             fail_fast=fail_fast, retry_failed=retry_failed, progress=not quiet, echo=echo,

@@ -9,7 +9,6 @@ cases run without it; an option not given follows the experiment's protocol.
 
 from __future__ import annotations
 
-import math
 import shlex
 import sys
 import time
@@ -21,6 +20,7 @@ import typer
 
 from steerlens.cli.options import config_options
 from steerlens.errors import ConfigError
+from steerlens.option import parse_numbers, split_list
 
 if TYPE_CHECKING:
     from steerlens.experiments.specs import Variant
@@ -34,8 +34,7 @@ EXPERIMENT_EXCLUDES = ("method", "regime", "l2_budget", "amplification")
 def _csv(value: str | None) -> list[str] | None:
     if value is None:
         return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    return items or None
+    return split_list(value) or None
 
 
 def _floats(value: str | None, what: str) -> list[float] | None:
@@ -52,11 +51,8 @@ def _floats(value: str | None, what: str) -> list[float] | None:
     """
     if value is None:
         return None
-    try:
-        nums = [float(v) for v in _csv(value) or []]
-    except ValueError:
-        nums = []
-    if not nums or not all(math.isfinite(v) for v in nums):
+    nums = parse_numbers(value, what)
+    if not nums:
         raise ConfigError(f"{what} must be comma-separated finite numbers like 1,2; got {value!r}")
     return nums
 

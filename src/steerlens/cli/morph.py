@@ -27,6 +27,7 @@ from steerlens.cli.options import (
 )
 from steerlens.config import SIDE_BY_SIDE_METHODS, MorphConfig
 from steerlens.errors import ConfigError
+from steerlens.option import split_list
 from steerlens.outputs import check_writable
 
 __all__ = ["compare_cmd", "demo_cmd", "models_cmd", "morph_cmd", "register", "samples_cmd"]
@@ -114,9 +115,7 @@ def compare_cmd(
     dev = setup(quiet, config.seed, device)
     parse_threads(threads, "--threads")
     check_writable(out)
-    names = [m.strip() for m in methods.split(",")]
-    if not all(names):
-        raise ConfigError(f"--methods has an empty field in {methods!r}; write e.g. pixel,csp-phase")
+    names = split_list(methods, "--methods", empty_fields=False, hint="write e.g. pixel,csp-phase")
     for m in names:  # every method's options checked before the model loads
         replace(config, method=m).validate(max_frames=max_frames)
     if len(set(names)) != len(names):

@@ -4,8 +4,8 @@
 best explains the phase change (:mod:`steerlens.motion`); :meth:`MorphResult.save` stores the last
 frame's field in ``frames.npz`` (``displacement``, ``(2, H, W)``, pixels). The report and the app
 draw it over the frame as SVG arrows laid out like ``arrows.png``
-(:func:`steerlens.render.arrows.arrow_grid`: one arrow per cell, the cell's mean displacement, all
-scaled by one factor so the longest is about 1.3 cells long).
+(the one :func:`steerlens.render.arrows.arrow_grid`: one arrow per cell, the cell's mean
+displacement, all scaled by one factor so the longest is about 1.3 cells long).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from steerlens.render.arrows import ARROWS_PER_SIDE
+from steerlens.render.arrows import arrow_grid, arrow_scale
+
+__all__ = ["Arrows", "arrow_grid", "arrows_path", "field_arrows", "field_arrows_note"]
 
 
 @dataclass(frozen=True)
@@ -41,35 +43,6 @@ class Arrows:
     max_px: float
 
 
-def _bins(n: int, size: int) -> list[tuple[int, int]]:
-    """Adaptive-average-pooling bins: ``n`` windows over ``size`` samples (as torch makes them)."""
-    return [(i * size // n, -(-(i + 1) * size // n)) for i in range(n)]
-
-
-def arrow_grid(field: np.ndarray, per_side: int = ARROWS_PER_SIDE) -> tuple[np.ndarray, ...]:
-    """NumPy twin of :func:`steerlens.render.arrows.arrow_grid`: tails and cell-mean vectors.
-
-    (Same cells as the torch version, which costs milliseconds per call on small fields when
-    torch's threads compete; a report of 1,000 morphs calls it 1,000 times.)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> f = np.zeros((2, 28, 28), np.float32); f[0] = 1.0
-    >>> x, y, dx, dy = arrow_grid(f, per_side=4)
-    >>> x.shape, float(dx.mean()), float(dy.mean())
-    ((4, 4), 1.0, 0.0)
-    """
-    _, h, w = field.shape
-    ny, nx = min(per_side, h), min(per_side, w)
-    cells = np.array([[field[:, y0:y1, x0:x1].mean(axis=(1, 2)) for x0, x1 in _bins(nx, w)]
-                      for y0, y1 in _bins(ny, h)])  # (ny, nx, 2)
-    ys = (np.arange(ny) + 0.5) * h / ny - 0.5
-    xs = (np.arange(nx) + 0.5) * w / nx - 0.5
-    x, y = np.meshgrid(xs, ys)
-    return x, y, cells[..., 0], cells[..., 1]
-
-
 def field_arrows(field: np.ndarray, min_share: float = 0.05) -> Arrows:
     """Arrows of a ``(2, H, W)`` displacement field (``dx``, ``dy`` in pixels).
 
@@ -83,8 +56,6 @@ def field_arrows(field: np.ndarray, min_share: float = 0.05) -> Arrows:
     >>> len(a.lines), a.lines[0], a.mean_px
     (144, (1.2, 1.2, 4.2, 1.2), 1.5)
     """
-    from steerlens.render.arrows import arrow_scale
-
     field = np.asarray(field, dtype=np.float32)
     if field.ndim != 3 or field.shape[0] != 2:
         raise ValueError(f"a displacement field is (2, H, W), got {field.shape}")
@@ -132,3 +103,23 @@ def arrows_path(lines: list[tuple[float, float, float, float]], head: float) -> 
         b2 = (x1 - size * math.cos(ang - 0.5), y1 - size * math.sin(ang - 0.5))
         parts.append(f"M{pt(x0, y0)}L{pt(x1, y1)}M{pt(*b1)}L{pt(x1, y1)} {pt(*b2)}")
     return "".join(parts)
+
+
+def field_arrows_note(field: np.ndarray, explained: float | None = None) -> tuple[str, str]:
+    """The SVG path of a field's arrows and the caption the views show under them.
+
+    ``explained`` is the share of the phase change the field explains (``phase_explained``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = np.zeros((2, 28, 28), np.float32); f[0] = 1.5
+    >>> field_arrows_note(f, 0.6)[1]
+    'displacement of the last frame: mean 1.50 px, max 1.50 px (arrows ×2.02); one field explains 60 % of the phase change'
+    """
+    arrows = field_arrows(field)
+    note = (f"displacement of the last frame: mean {arrows.mean_px:.2f} px, "
+            f"max {arrows.max_px:.2f} px (arrows ×{arrows.scale:.3g})")
+    if explained is not None:
+        note += f"; one field explains {100 * explained:.0f} % of the phase change"
+    return arrows.path, note
