@@ -35,7 +35,7 @@ from steerlens.outputs import dumps_json, write_json, write_text_atomic
 from steerlens.rating.items import Candidate, collect_candidates
 from steerlens.rating.order import no_repeat_order
 
-__all__ = ["QUESTIONS", "RatingSet", "blind_words", "build_rating_set", "key_path", "write_rating_set"]
+__all__ = ["QUESTIONS", "RatingSet", "blind_names", "blind_words", "build_rating_set", "key_path", "write_rating_set"]
 
 #: The authors' questions (paper.md, the human pilot), with their answers and keys.
 QUESTIONS = {
@@ -74,21 +74,31 @@ class RatingSet:
         return str(self.page_data["set"])
 
 
-def blind_words(candidates: Sequence[Candidate] = ()) -> list[str]:
-    """Every word the page must not hold: method and regime names (registered and found in the
-    results) and :data:`HINT_WORDS`.
+def blind_names(candidates: Sequence[Candidate] = ()) -> list[str]:
+    """Every method and regime name (registered and found in ``candidates``), lower case.
 
     Examples
     --------
-    >>> {"pixel", "csp-phase", "persistent"} <= set(blind_words())
+    >>> {"pixel", "csp-phase", "persistent"} <= set(blind_names())
     True
     """
     from steerlens.methods.registry import method_names
     from steerlens.regimes import REGIMES
 
-    words = {*method_names(), *REGIMES, *HINT_WORDS}
+    words = {*method_names(), *REGIMES}
     words |= {c.method for c in candidates} | {c.regime for c in candidates}
     return sorted(w.lower() for w in words if w and w != "?")
+
+
+def blind_words(candidates: Sequence[Candidate] = ()) -> list[str]:
+    """Every word the page's text must not hold: :func:`blind_names` and :data:`HINT_WORDS`.
+
+    Examples
+    --------
+    >>> {"csp", "fourier", "pixel"} <= set(blind_words())
+    True
+    """
+    return sorted({*blind_names(candidates), *HINT_WORDS})
 
 
 def _enlarged(image: np.ndarray) -> Image.Image:
@@ -99,18 +109,28 @@ def _enlarged(image: np.ndarray) -> Image.Image:
 
 
 def _encode(img: Image.Image, png: bool, attempt: int) -> str:
+    """Attempt 0: PNG (small images) or lossless WebP. Later attempts: PNG with a text chunk of
+    ``attempt`` bytes before the image data, which shifts every base64 character after it."""
     buf = io.BytesIO()
-    if png:
-        img.save(buf, format="PNG", optimize=attempt == 0, compress_level=9 - attempt % 10)
+    if attempt:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text("c", "0" * attempt)
+        img.save(buf, format="PNG", pnginfo=info)
+        png = True
+    elif png:
+        img.save(buf, format="PNG", optimize=True)
     else:
-        img.save(buf, format="WEBP", lossless=True, quality=100, method=(4 + attempt) % 7)
+        img.save(buf, format="WEBP", lossless=True, quality=100, method=4)
     mime = "png" if png else "webp"
     return f"data:image/{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def blind_uri(image: np.ndarray, words: Sequence[str]) -> str:
+def blind_uri(image: np.ndarray, names: Sequence[str]) -> str:
     """``image`` ``(H, W, C)`` uint8 as a lossless ``data:`` URI (enlarged if small) whose text
-    spells none of ``words`` (re-encoded with other settings until it does not).
+    spells none of ``names`` (re-encoded with a shifted layout until it does not; a name with a
+    hyphen can never appear in base64).
 
     Examples
     --------
@@ -120,11 +140,11 @@ def blind_uri(image: np.ndarray, words: Sequence[str]) -> str:
     """
     img = _enlarged(image)
     png = max(image.shape[:2]) <= PNG_MAX_SIDE
-    for attempt in range(10):
+    for attempt in range(16):
         uri = _encode(img, png, attempt)
-        if not any(w in uri for w in words):
+        if not any(w in uri for w in names):
             return uri
-    raise RuntimeError("could not encode an image whose base64 text names no method")  # ~never
+    raise RuntimeError("could not encode an image whose base64 text names no method")
 
 
 def _rng_id(rng: np.random.Generator, taken: set[str]) -> str:
@@ -227,7 +247,7 @@ def build_rating_set(
         raise ConfigError(f"attention_checks must be 0 or more, got {attention_checks}",
                           "attention_checks")
     cands = collect_candidates(folders)
-    words = blind_words(cands)
+    words = blind_names(cands)
     rng = np.random.default_rng(seed)
     # (kind, candidate, frames shown)
     entries: list[tuple[str, Candidate, np.ndarray]] = [("morph", c, c.frames) for c in cands]
@@ -329,17 +349,19 @@ def page_html(rs: RatingSet) -> str:
 def check_blind(html: str, rs: RatingSet) -> None:
     """Raise ``RuntimeError`` if ``html`` names a method or regime anywhere: in its images'
     base64 text (as written) or, any case, as a word of its text (class names aside)."""
-    words = blind_words() + sorted({str(r.get(k) or "").lower() for r in rs.key["items"].values()
-                                    for k in ("method", "regime")} - {""})
+    found = {str(r.get(k) or "").lower() for r in rs.key["items"].values()
+             for k in ("method", "regime")} - {""}
+    names = sorted({*blind_names(), *found})
+    words = sorted({*blind_words(), *found})
     uris = re.findall(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", html)
     for uri in uris:
-        hit = next((w for w in words if w in uri), None)
+        hit = next((w for w in names if w in uri), None)
         if hit:
             raise RuntimeError(f"an image of the rating page spells {hit!r}")
     text = re.sub(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", "", html)
-    names = {it["target"] for it in rs.page_data["items"]}
-    names |= {c for it in rs.page_data["items"] for c in it.get("choices", [])}
-    for name in sorted(names, key=len, reverse=True):
+    classes = {it["target"] for it in rs.page_data["items"]}
+    classes |= {c for it in rs.page_data["items"] for c in it.get("choices", [])}
+    for name in sorted(classes, key=len, reverse=True):
         if name:
             text = text.replace(json.dumps(name)[1:-1], "").replace(name, "")
     for w in words:
