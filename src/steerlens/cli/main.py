@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_exceptions
     from click.exceptions import Abort, Exit
 
-from steerlens.cli import evaluate, view
+from steerlens.cli import evaluate, rate, view
 from steerlens.cli import morph as morph_commands
 from steerlens.cli.options import FLAGS
 from steerlens.cli.signals import Interrupted, Terminated, signals_as_exceptions
@@ -57,7 +57,7 @@ def _main_options(
 
 
 #: command groups, each with a ``register(app)``
-COMMAND_GROUPS = (morph_commands, evaluate, view)
+COMMAND_GROUPS = (morph_commands, evaluate, view, rate)
 #: modules that may be absent (an optional extra): registered when they import
 OPTIONAL_COMMAND_MODULES = ("steerlens.cli.batch",)
 
