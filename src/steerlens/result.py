@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from steerlens.verdict import Verdict, judge_frames
 
 
 @dataclass
@@ -98,6 +101,8 @@ class ReadOnlyDict(dict):  # type: ignore[type-arg]
 
 #: the fields held as :class:`ReadOnlyDict`
 _TABLES = ("settings", "model_spec", "timings", "judges", "runtime")
+#: the fields :attr:`MorphResult.verdict` is computed from (a new value drops the cached verdict)
+_VERDICT_FIELDS = ("frames", "source", "scores", "displacement")
 
 _REQUIRED = object()
 
@@ -221,6 +226,8 @@ class MorphResult:
         new.__dict__.update(self.__dict__)
         for name, value in changes.items():
             object.__setattr__(new, name, ReadOnlyDict(value) if name in _TABLES else value)
+        if any(name in changes for name in _VERDICT_FIELDS):
+            new.__dict__.pop("verdict", None)
         return new
 
     def with_settings(self, **settings: Any) -> MorphResult:
@@ -279,6 +286,28 @@ class MorphResult:
         """Whether the driver's top-1 on the last frame is the target."""
         return self.final.top1_index == self.target
 
+    @cached_property
+    def verdict(self) -> Verdict:
+        """Whether the driver's decision changed while the image stayed visibly the same (SSIM of
+        the last frame to the source, :mod:`steerlens.verdict`); computed once, on first use.
+
+        ``verdict.looks_adversarial`` flags it, ``verdict.message`` says it in words; ``summary()``,
+        ``result.json``, the report, the app and ``batch`` tables show it.
+
+        Examples
+        --------
+        >>> s0 = FrameScore(0.0, 0.1, 0.9, 3, "3", 0.0)
+        >>> s1 = FrameScore(1.0, 0.6, 0.3, 8, "8", 0.01)
+        >>> x = torch.rand(1, 28, 28, generator=torch.Generator().manual_seed(0))
+        >>> r = MorphResult(torch.stack([x, x + 0.001]), x, [0.0, 1.0], [s0, s1], 8, "8", 3, "3",
+        ...                 "pixel")
+        >>> r.verdict.looks_adversarial, r.verdict.ssim > 0.99
+        (True, True)
+        """
+        s0, s1 = self.scores[0], self.final
+        return judge_frames(self.source, self.frames[-1], s0.top1_index, s1.top1_index,
+                            s1.max_displacement)
+
     def summary(self) -> str:
         """One-line human summary, e.g. for the CLI.
 
@@ -296,7 +325,16 @@ class MorphResult:
         )
         if self.overshoot is not None:
             line += f"; OVERSHOOT: {self.overshoot.message}"
+        if self.verdict.looks_adversarial:
+            line += f"; {self.verdict.message}"
         return line
+
+    def _repr_html_(self) -> str:
+        """The report's view of this morph (frame slider, curves, arrows), for Jupyter."""
+        # the one upward arrow of the engine, declared in pyproject's import contracts
+        from steerlens.notebook import result_html
+
+        return result_html(self)
 
     # ------------------------------------------------------------ manifests
     def manifest(self) -> dict[str, Any]:
@@ -317,6 +355,7 @@ class MorphResult:
             "stop_reason": self.stop_reason,
             "reached": self.reached,
             "overshoot": asdict(self.overshoot) if self.overshoot else None,
+            "verdict": self.verdict.as_dict(),
             "settings": _jsonable(self.settings),
             "model": _jsonable(self.model_spec),
             "timings_s": {k: round(float(v), 6) for k, v in self.timings.items()},

@@ -43,6 +43,7 @@ COLUMNS: dict[str, str] = {
     "target": "int64", "target_name": "string",
     "method": "string", "regime": "string", "budget": "float64",
     "l2": "float64", "reached": "bool_", "succeeded": "bool_", "overshoot": "bool_",
+    "ssim_end": "float64", "looks_adversarial": "bool_",
     "stop_reason": "string", "amplification": "float64", "frames": "int64",
     "p_target_start": "float64", "p_target_end": "float64",
     "p_source_start": "float64", "p_source_end": "float64",

@@ -26,7 +26,7 @@ from typing import Any
 
 from steerlens.errors import ConfigError
 from steerlens.journal import read_jsonl
-from steerlens.web.arrows import field_arrows
+from steerlens.web.arrows import field_arrows_note
 from steerlens.web.confine import TABLE_MAX_BYTES, Confined
 from steerlens.web.encode import image_data_uri
 from steerlens.web.mdtables import parse_md_tables
@@ -58,6 +58,8 @@ MORPH_COLUMNS = [
     Column("reached", "reached", "bool"),
     Column("driver_success", "driver success", "bool"),
     Column("overshoot", "overshoot", "bool"),
+    # the decision changed while the last frame looks like the source (steerlens.verdict)
+    Column("looks_adversarial", "looks adversarial", "bool"),
 ]
 #: Columns of ``results.csv`` / ``cases.jsonl`` worth showing, in order, when present.
 EXTRA_COLUMNS = [
@@ -170,13 +172,8 @@ def load_morph(
     saved = read_frames(folder, len(manifest["frames"]), reader)
     path, note = "", None
     if saved.displacement is not None and saved.displacement.shape[1:] == saved.images.shape[1:3]:
-        arrows = field_arrows(saved.displacement)
-        path = arrows.path
-        note = (f"displacement of the last frame: mean {arrows.mean_px:.2f} px, "
-                f"max {arrows.max_px:.2f} px (arrows ×{arrows.scale:.3g})")
-        explained = manifest["frames"][-1].get("phase_explained")
-        if explained is not None:
-            note += f"; one field explains {100 * explained:.0f} % of the phase change"
+        path, note = field_arrows_note(saved.displacement,
+                                       manifest["frames"][-1].get("phase_explained"))
     try:
         return morph_view(manifest, saved.images, view_id, title=title, files=files,
                           frame_index=saved.index, arrows=path, arrows_note=note)
@@ -232,7 +229,7 @@ def _cell(value: Any, kind: str) -> tuple[str, str]:
     return (str(value), str(value).lower())
 
 
-def _read_csv_rows(folder: Path, reader: Confined) -> list[dict[str, str]]:
+def read_csv_rows(folder: Path, reader: Confined) -> list[dict[str, str]]:
     """The rows of ``folder/results.csv`` (none if there is no such file); ``ConfigError`` if a
     row has another number of cells than the header."""
     path = folder / "results.csv"
@@ -267,7 +264,7 @@ def load_morph_set(
 ) -> TableView:
     """One table of saved morphs (a batch, the demo gallery, any tree of morph folders)."""
     reader = reader or Confined([root])
-    csv_rows = _read_csv_rows(root, reader)
+    csv_rows = read_csv_rows(root, reader)
     extras = [
         (k, label, kind)
         for k, label, kind in EXTRA_COLUMNS
@@ -299,6 +296,8 @@ def load_morph_set(
             "reached": reached,
             "driver_success": extra.get("driver_success", view.succeeded),
             "overshoot": view.overshoot is not None,
+            "looks_adversarial": (v.get("looks_adversarial")
+                                  if isinstance(v := manifest.get("verdict"), dict) else None),
         } | {k: extra.get(k) for k, _, _ in extras}
         cells = [_cell(values.get(c.key), c.kind) for c in columns]
         rows.append(
@@ -338,6 +337,8 @@ BATCH_COLUMNS = [
     ("reached", "reached", "bool"),
     ("succeeded", "driver success", "bool"),
     ("overshoot", "overshoot", "bool"),
+    ("ssim_end", "SSIM", "num"),
+    ("looks_adversarial", "looks adversarial", "bool"),
     ("status", "status", "text"),
 ]
 
@@ -350,7 +351,7 @@ def load_batch(folder: Path, view_id: str, max_rows: int, reader: Confined | Non
     the judge on the last frame equals the target).
     """
     reader = reader or Confined([folder])
-    records = _read_csv_rows(folder, reader)
+    records = read_csv_rows(folder, reader)
     judges = sorted(
         k[len("judge_"):-len("_top1_end")] for k in (records[0] if records else {})
         if k.startswith("judge_") and k.endswith("_top1_end")

@@ -1,7 +1,9 @@
 """The models an app instance may run: a fixed list, each loaded once, on first use.
 
 Only names given at start-up can be loaded; a request can never make the server open a file or
-import a module it names.
+import a module it names. User models (``serve --model`` specs with their ``--input-size``,
+``--channels``, ``--class-names``, ``--normalize``) are loaded by the command line at start-up,
+through the loader ``morph`` uses, and handed over already loaded (``loaded``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ from steerlens.errors import ModelError
 class ModelPool:
     """Lazily loaded, shared classifiers, restricted to ``names``.
 
+    Parameters
+    ----------
+    names
+        Model names the pool may serve (built-in names are loaded on first use).
+    device
+        Torch device of the models it loads.
+    loaded
+        Models already loaded, by name (added to ``names``).
+
     Examples
     --------
     >>> pool = ModelPool(["mnist-cnn"])
@@ -24,10 +35,11 @@ class ModelPool:
     steerlens.errors.ModelError: unknown model 'resnet'; this server runs: mnist-cnn
     """
 
-    def __init__(self, names: list[str], device: str = "cpu") -> None:
-        self.names = list(dict.fromkeys(names))
+    def __init__(self, names: list[str], device: str = "cpu",
+                 loaded: dict[str, Any] | None = None) -> None:
+        self.names = list(dict.fromkeys([*names, *(loaded or {})]))
         self.device = device
-        self._models: dict[str, Any] = {}
+        self._models: dict[str, Any] = dict(loaded or {})
         self._locks = {n: threading.Lock() for n in self.names}
 
     def get(self, name: str) -> Any:

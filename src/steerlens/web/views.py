@@ -68,6 +68,9 @@ class MorphView:
         The manifest (without the per-frame table and class list), pretty JSON.
     overshoot
         The overshoot message, or ``None``.
+    verdict
+        The plain sentence when the decision changed while the image stayed visibly the same
+        (:mod:`steerlens.verdict`), or ``None``.
     files
         Downloads (label -> URL); empty in the report.
     arrows
@@ -108,6 +111,7 @@ class MorphView:
     arrows_shown: bool = True
     sprite_cols: int = 0
     sprite_rows: int = 1
+    verdict: str | None = None
 
     kind = "morph"
 
@@ -347,6 +351,7 @@ def morph_view(
     method = str(manifest.get("method", "?"))
     source, target = str(manifest.get("source_name", "?")), str(manifest.get("target_name", "?"))
     overshoot = manifest.get("overshoot")
+    verdict = manifest.get("verdict")
     h, w = int(frames.shape[1]), int(frames.shape[2])
     sheet = sprite(frames)
     return MorphView(
@@ -374,4 +379,5 @@ def morph_view(
         arrows_shown=arrows_start_shown(manifest),
         sprite_cols=sheet.cols,
         sprite_rows=sheet.rows,
+        verdict=(str(verdict.get("message") or "") or None) if isinstance(verdict, dict) else None,
     )
