@@ -54,8 +54,11 @@ test: $(STAMP) fashion-mnist chromium
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow" tests --doctest-modules src/steerlens
 
+# the morph/CSP/memory figures, then the thread policy's crossover table (quiet and beside one busy
+# process); a run started under load is written as -loaded and never replaces a quiet one
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/threads.py --busy
 
 bench-quick: $(STAMP)
 	$(PY) benchmarks/run.py --quick
