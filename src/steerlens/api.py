@@ -11,53 +11,51 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from steerlens.comparison import Comparison
 from steerlens.config import SIDE_BY_SIDE_METHODS, MorphConfig
-from steerlens.errors import ConfigError, ImageError
+from steerlens.data.images import fit_image
+from steerlens.errors import ConfigError
 from steerlens.gradient import edit_direction
 from steerlens.methods.registry import method_help
 from steerlens.models.base import Classifier
 from steerlens.regimes import MorphProblem, regime_help, run_regime
 from steerlens.result import MorphResult
 from steerlens.threads import job_size, thread_policy
-from steerlens.validation import check_images, check_memory, check_targets, estimate_morph_bytes
+from steerlens.validation import (
+    MIN_IMAGE_SIDE,
+    check_images,
+    check_memory,
+    check_targets,
+    estimate_morph_bytes,
+)
 
 __all__ = ["compare", "morph", "morph_batch", "prepare_image"]
 
 
 def prepare_image(image: Any, model: Classifier, device: torch.device) -> Tensor:
-    """Turn a path, PIL image, array or tensor into a ``(1, C, H, W)`` float tensor in [0, 1].
+    """Turn a path, PIL image, array or tensor into ``model``'s input on ``device``.
 
-    Paths and arrays are resized/centre-cropped to the model's input size; tensors are used as given
-    (after fixing the channel count), so fully-convolutional models accept any size.
+    Every kind of image goes through :func:`steerlens.data.images.fit_image`, the fit the CLI,
+    ``batch`` and the app use too: resized (cover, centre-crop, antialiased bicubic) to the model's
+    input size and converted to its channels (luma for grey). A tensor is first checked as
+    :func:`~steerlens.validation.check_images` does (float, finite, in ``[0, 1]``, at least
+    :data:`~steerlens.validation.MIN_IMAGE_SIDE` px); one that already fits is used as given.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from steerlens.models import load_model
+    >>> model = load_model("mnist-cnn", progress=False)
+    >>> prepare_image(torch.rand(1, 56, 84), model, torch.device("cpu")).shape
+    torch.Size([1, 1, 28, 28])
     """
-    from steerlens.data.images import load_image, to_tensor
-
-    if isinstance(image, (str, Path)):
-        x = load_image(image, size=model.input_size, channels=model.channels, min_size=8)
-    elif isinstance(image, Tensor):
-        x = image.detach()
-        if x.dim() == 3:
-            x = x[None]
-        check_images(x, name="image")
-    else:
-        x = to_tensor(image)
-        if x.dim() == 3:
-            x = x[None]
-    if x.shape[1] != model.channels:
-        if model.channels == 3 and x.shape[1] == 1:
-            x = x.repeat(1, 3, 1, 1)
-        elif model.channels == 1 and x.shape[1] == 3:
-            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        else:
-            raise ImageError(f"image has {x.shape[1]} channels but the model expects {model.channels}")
-    return x.to(device)
+    if isinstance(image, Tensor):
+        check_images(image.detach()[None] if image.dim() == 3 else image.detach(), name="image")
+    return fit_image(image, model, min_size=MIN_IMAGE_SIDE).to(device)
 
 
 def morph(
@@ -214,14 +212,11 @@ def compare(
     reference: str = "csp-phase",
     device: str | torch.device | None = None,
     **options: Any,
-) -> Comparison:
+) -> dict[str, MorphResult]:
     """Run several methods on one image, each taken to the same final pixel L2.
 
     If ``l2_budget`` is not given, the ``reference`` method is first run with ``auto`` toward
     ``goal_p`` and its final L2 becomes the shared budget.
-
-    Returns a :class:`~steerlens.comparison.Comparison`: a read-only mapping method -> result
-    (``.items()``, ``[method]``) that shows all methods on one slider in Jupyter.
 
     Examples
     --------
@@ -247,4 +242,4 @@ def compare(
     for m in methods:
         res = morph(model, image, target, m, device=device, l2_budget=l2_budget, **options)
         results[m] = res.with_settings(matched_l2_budget=l2_budget, budget_source=budget_source)
-    return Comparison(results)
+    return results

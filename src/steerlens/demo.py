@@ -72,16 +72,19 @@ MOTION_CASES: list[MotionCase] = [
 
 
 def demo_image(spec: str, model) -> torch.Tensor:
-    """Load a demo image ``builtin:NAME`` or ``mnist:CLASS`` sized for ``model``."""
+    """Load a demo image ``builtin:NAME`` or ``mnist:CLASS`` fitted to ``model`` (by
+    :func:`~steerlens.data.images.fit_image`, as every front end fits images)."""
     kind, _, name = spec.partition(":")
     if kind == "builtin":
         from steerlens.data.images import load_builtin
 
         return load_builtin(name, size=model.input_size, channels=model.channels)
     if kind == "mnist":
+        from steerlens.data.images import fit_image
+
         split = _mnist()
         idx = int((split.y_test == int(name)).nonzero()[0, 0])
-        return split.x_test[idx : idx + 1]
+        return fit_image(split.x_test[idx : idx + 1], model)
     raise ValueError(f"unknown demo image {spec}")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from steerlens.batch.plan import Case
+from steerlens.data.images import fit_image
 from steerlens.runs.judges import score_judges
 
 __all__ = [
@@ -269,18 +270,8 @@ def _load_pixels(ref: str, model) -> torch.Tensor:
             _DATASETS[name] = load_dataset(name)
         split = _DATASETS[name]
         x = (split.x_test if part == "test" else split.x_train)[int(index)][None].float()
-        return _fit(x, model)
-    from steerlens.data.images import load_image
-
-    return load_image(ref, size=model.input_size, channels=model.channels)
-
-
-def _fit(x: torch.Tensor, model) -> torch.Tensor:
-    if x.shape[1] != model.channels:
-        x = x.mean(1, keepdim=True) if model.channels == 1 else x.expand(-1, model.channels, -1, -1)
-    if tuple(x.shape[-2:]) != tuple(model.input_size):
-        x = torch.nn.functional.interpolate(x, size=model.input_size, mode="bilinear", antialias=True)
-    return x.clamp(0, 1).contiguous()
+        return fit_image(x, model).contiguous()
+    return fit_image(ref, model)  # the one image fit, as the API, CLI and app do
 
 
 def _target(case: Case, p: torch.Tensor) -> int | None:
@@ -318,9 +309,6 @@ def _fill(row: dict[str, Any], res, judges: dict[str, Any], case_s: float
         reached=bool(res.reached),
         succeeded=res.succeeded,
         overshoot=res.overshoot is not None,
-        # the decision changed while the last frame looks like the source (steerlens.verdict)
-        ssim_end=res.verdict.ssim,
-        looks_adversarial=res.verdict.looks_adversarial,
         stop_reason=res.stop_reason,
         max_abs_dphi=s1.max_abs_dphi if phase else None,
         frac_wrapped=s1.frac_wrapped if phase else None,

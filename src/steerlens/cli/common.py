@@ -92,7 +92,8 @@ def model_and_image(image: Path, model: str, weights: Path | None, device: Any, 
                     normalize: str | None, max_pixels: int, video: bool) -> tuple[Any, Any]:
     """The image's header and PyAV (for ``--video``) are checked before the model loads; then the
     model, and the image sized for it."""
-    from steerlens.data.images import inspect_image, load_image
+    from steerlens.data.images import fit_image, inspect_image
+    from steerlens.validation import MIN_IMAGE_SIDE
 
     inspect_image(image, max_pixels=max_pixels)
     if video:
@@ -101,6 +102,5 @@ def model_and_image(image: Path, model: str, weights: Path | None, device: Any, 
         require_av()
     clf = load_model_for(model, weights, device, quiet, input_size, channels, class_names,
                          normalize, max_pixels)
-    x = load_image(image, size=clf.input_size, channels=clf.channels, min_size=8,
-                   max_pixels=max_pixels)
+    x = fit_image(image, clf, min_size=MIN_IMAGE_SIDE, max_pixels=max_pixels)
     return clf, x

@@ -103,9 +103,6 @@ class AppConfig:
         The address the server is bound to: ``Host`` headers must name it or localhost.
     decode_slots
         Uploads checked and decoded at once (the others wait, at most ``max_waiting``).
-    loaded
-        User models loaded at start-up (``serve --model`` specs), by name; served beside
-        ``models``.
     """
 
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
@@ -118,7 +115,6 @@ class AppConfig:
     video: bool = True
     host: str = "127.0.0.1"
     decode_slots: int = 1
-    loaded: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,7 +155,7 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     store = RunStore(cfg.runs_dir, cfg.ttl_s)
     queue = RunQueue(max_waiting=cfg.max_waiting)
     gate = DecodeGate(slots=cfg.decode_slots, max_waiting=cfg.max_waiting)
-    pool = ModelPool(cfg.models, device=cfg.device, loaded=cfg.loaded)
+    pool = ModelPool(cfg.models, device=cfg.device)
     token = secrets.token_urlsafe(32)
     app = FastAPI(title="steerlens", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store, app.state.queue, app.state.pool, app.state.config = store, queue, pool, cfg
@@ -319,20 +315,10 @@ def _image(choice: str, upload: UploadFile | None, model: Any, gate: DecodeGate,
         return gate.run(_decode_upload, upload, model, cfg.limits), safe_name(upload.filename)
     if choice not in BUNDLED_IMAGES:
         raise ConfigError("choose a bundled image or upload one")
-    if choice.startswith("mnist:"):
-        from steerlens.demo import demo_image
+    from steerlens.demo import demo_image
 
-        x = demo_image(choice, model)
-        if tuple(x.shape[-2:]) != tuple(model.input_size) or x.shape[1] != model.channels:
-            import torch.nn.functional as F
-
-            x = F.interpolate(x, size=tuple(model.input_size), mode="bilinear")
-            x = x.mean(1, keepdim=True).expand(-1, model.channels, -1, -1).contiguous()
-        return x, choice
-    from steerlens.data.images import load_builtin
-
-    return load_builtin(choice.split(":", 1)[1], size=model.input_size,
-                        channels=model.channels), choice
+    # fitted by steerlens.data.images.fit_image; "builtin:NAME" by name, never a file in the cwd
+    return demo_image(choice, model).contiguous(), choice
 
 
 def _decode_upload(upload: UploadFile, model: Any, limits: UploadLimits) -> Any:

@@ -197,9 +197,9 @@ def _too_many(name: str, pixels: int | None, limits: UploadLimits) -> None:
 
 def load_upload(path: Path, display_name: str, size: tuple[int, int], channels: int):
     """Decode a saved upload like the CLI does; errors name the upload, not the server path."""
-    from steerlens.data.images import load_image
+    from steerlens.data.images import fit_image
 
     try:
-        return load_image(path, size=size, channels=channels)
+        return fit_image(path, size, channels)
     except ImageError as e:
         raise ImageError(str(e).replace(str(path), display_name)) from None
