@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from steerlens.comparison import Comparison
 from steerlens.config import SIDE_BY_SIDE_METHODS, MorphConfig
 from steerlens.data.images import fit_image
 from steerlens.errors import ConfigError
@@ -212,11 +213,14 @@ def compare(
     reference: str = "csp-phase",
     device: str | torch.device | None = None,
     **options: Any,
-) -> dict[str, MorphResult]:
+) -> Comparison:
     """Run several methods on one image, each taken to the same final pixel L2.
 
     If ``l2_budget`` is not given, the ``reference`` method is first run with ``auto`` toward
     ``goal_p`` and its final L2 becomes the shared budget.
+
+    Returns a :class:`~steerlens.comparison.Comparison`: a read-only mapping method -> result
+    (``.items()``, ``[method]``) that shows all methods on one slider in Jupyter.
 
     Examples
     --------
@@ -242,4 +246,4 @@ def compare(
     for m in methods:
         res = morph(model, image, target, m, device=device, l2_budget=l2_budget, **options)
         results[m] = res.with_settings(matched_l2_budget=l2_budget, budget_source=budget_source)
-    return results
+    return Comparison(results)

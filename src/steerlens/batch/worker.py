@@ -309,6 +309,9 @@ def _fill(row: dict[str, Any], res, judges: dict[str, Any], case_s: float
         reached=bool(res.reached),
         succeeded=res.succeeded,
         overshoot=res.overshoot is not None,
+        # the decision changed while the last frame looks like the source (steerlens.verdict)
+        ssim_end=res.verdict.ssim,
+        looks_adversarial=res.verdict.looks_adversarial,
         stop_reason=res.stop_reason,
         max_abs_dphi=s1.max_abs_dphi if phase else None,
         frac_wrapped=s1.frac_wrapped if phase else None,

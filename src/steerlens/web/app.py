@@ -103,6 +103,9 @@ class AppConfig:
         The address the server is bound to: ``Host`` headers must name it or localhost.
     decode_slots
         Uploads checked and decoded at once (the others wait, at most ``max_waiting``).
+    loaded
+        User models loaded at start-up (``serve --model`` specs), by name; served beside
+        ``models``.
     """
 
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
@@ -115,6 +118,7 @@ class AppConfig:
     video: bool = True
     host: str = "127.0.0.1"
     decode_slots: int = 1
+    loaded: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,7 +159,7 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     store = RunStore(cfg.runs_dir, cfg.ttl_s)
     queue = RunQueue(max_waiting=cfg.max_waiting)
     gate = DecodeGate(slots=cfg.decode_slots, max_waiting=cfg.max_waiting)
-    pool = ModelPool(cfg.models, device=cfg.device)
+    pool = ModelPool(cfg.models, device=cfg.device, loaded=cfg.loaded)
     token = secrets.token_urlsafe(32)
     app = FastAPI(title="steerlens", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store, app.state.queue, app.state.pool, app.state.config = store, queue, pool, cfg
