@@ -33,6 +33,9 @@ import numpy as np
 from steerlens.errors import ConfigError, TargetError
 from steerlens.models.hashing import file_sha256
 from steerlens.runs.datasets import IMAGE_DATASETS, dataset_split, parse_dataset_ref
+from steerlens.runs.files import NotRegular as _NotRegular
+from steerlens.runs.files import file_kind as _kind
+from steerlens.runs.files import printable, read_regular
 
 if TYPE_CHECKING:
     from steerlens.data.mnist import Split
@@ -58,7 +61,6 @@ _MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 MAX_MANIFEST_BYTES = 256 << 20
 #: largest image file hashed (bytes); the worker's pixel limit refuses far smaller images anyway
 MAX_IMAGE_BYTES = 1 << 30
-_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -254,86 +256,12 @@ def _describe(items: Sequence[ImageItem], total: int, limit: int | None, seed: i
     return f"{len(items)} of {total}, {spread} over {len(counts)} classes (stratified, seed {seed})"
 
 
-def printable(text: object) -> str:
-    r"""``text`` on one line: control characters (newlines, NUL...) written as escapes.
-
-    Examples
-    --------
-    >>> printable("a\nb\x00.png")
-    'a\\nb\\x00.png'
-    """
-    value = str(text)
-    if value.isprintable():
-        return value
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
-
-
 def _mode(path: Path) -> int | None:
     """``st_mode`` of ``path`` (links followed), or ``None`` when nothing usable is there."""
     try:
         return os.stat(path).st_mode
     except (OSError, ValueError):
         return None
-
-
-def _kind(mode: int) -> str:
-    """What a non-regular file is, in words: ``a FIFO``, ``a character device``..."""
-    for test, name in (
-        (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-class _NotRegular(OSError):
-    """Raised by :func:`read_regular` for a path that is not a regular file or is too large."""
-
-
-def read_regular(path: Path, max_bytes: int, consume=None) -> bytes:
-    """The bytes of the regular file ``path``, opened without blocking and never past ``max_bytes``.
-
-    The file is opened with ``O_NONBLOCK`` (a FIFO cannot hold the call) and checked with
-    ``fstat`` on that descriptor (a file swapped for a device after an earlier ``stat`` is still
-    refused). With ``consume``, blocks are passed to it and ``b""`` is returned (for hashing).
-
-    Raises
-    ------
-    OSError
-        ``FileNotFoundError``, ``IsADirectoryError``, ``PermissionError``... as ``open`` raises
-        them, and a subclass whose message says what the file is (a FIFO, a device) or that it is
-        over ``max_bytes``.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "a.txt"
-    >>> _ = p.write_text("hello")
-    >>> read_regular(p, 100)
-    b'hello'
-    """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-    fd = os.open(path, flags)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _NotRegular(f"is {_kind(info.st_mode)}, not a regular file")
-        if info.st_size > max_bytes:  # e.g. a sparse file: refused unread
-            raise _NotRegular(f"is larger than {max_bytes >> 20} MiB")
-        chunks = []
-        size = 0
-        while block := os.read(fd, _BLOCK):
-            size += len(block)
-            if size > max_bytes:
-                raise _NotRegular(f"is larger than {max_bytes >> 20} MiB")
-            if consume is None:
-                chunks.append(block)
-            else:
-                consume(block)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 # ----------------------------------------------------------------------------- folders

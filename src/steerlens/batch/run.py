@@ -15,15 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from steerlens.batch.engine import (
-    BatchError,
-    BatchReport,
-    DaskExecutor,
-    InProcess,
-    default_threads,
-    run_plan,
-)
-from steerlens.batch.inputs import InputSet, printable, read_inputs
+from steerlens.batch.engine import BatchError, BatchReport, default_threads, run_plan
+from steerlens.batch.inputs import InputSet, read_inputs
 from steerlens.batch.plan import Plan, TargetRule, make_plan, parse_target_rule
 from steerlens.batch.store import BatchStore
 from steerlens.batch.summary import summary_markdown
@@ -31,6 +24,9 @@ from steerlens.batch.worker import ARTEFACT_LEVELS, ModelRef, load_cached, remem
 from steerlens.config import MorphConfig
 from steerlens.errors import ConfigError
 from steerlens.outputs import check_writable, write_text_atomic
+from steerlens.runs.executor import DaskExecutor, InProcess, import_distributed
+from steerlens.runs.files import printable
+from steerlens.runs.scheduler import check_scheduler
 
 __all__ = ["run_batch"]
 
@@ -135,12 +131,8 @@ def run_batch(
         else InProcess()
     )
     if isinstance(executor, DaskExecutor):
-        from steerlens.batch.engine import import_distributed
-
         import_distributed()  # one-line error before any work when Dask is missing
         if scheduler is not None:
-            from steerlens.batch.scheduler import check_scheduler
-
             check_scheduler(scheduler)  # one line before the model is loaded or --out is touched
     base = (config or MorphConfig()).validate()
     options = tuple(sorted((k, v if not isinstance(v, Path) else str(v))

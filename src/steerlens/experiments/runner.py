@@ -4,6 +4,9 @@ For every dataset, driver, regime, budget, variant and method, the pending sourc
 :func:`~steerlens.api.morph_batch` in batches of ``spec.batch_size`` (each source gets its own
 amplification, searched to the same final pixel L2); each batch's endpoints are scored
 (:mod:`steerlens.experiments.scoring`) and its records appended to ``<out>/cases.jsonl`` at once.
+The batches go through the runs engine's executor (:class:`steerlens.runs.executor.InProcess`,
+as ``steerlens batch`` chunks do): the executor computes, this module records (the journal lines
+and the kept morphs).
 
 Resuming is exact. Before each ``morph_batch`` call the ordered list of its case keys goes to
 ``<out>/batches.jsonl`` (:class:`~steerlens.experiments.store.BatchLog`), and every record names its
@@ -25,6 +28,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +47,12 @@ from steerlens.experiments.sources import (
     select_sources,
 )
 from steerlens.experiments.specs import ExperimentSpec, Variant
-from steerlens.experiments.store import BatchLog, CaseStore, case_key
+from steerlens.experiments.store import BatchLog, CaseStore, batch_id, case_key
 from steerlens.experiments.summary import summarise
 from steerlens.models.base import Classifier
 from steerlens.outputs import TMP_PREFIX, check_writable
 from steerlens.result import MorphResult
+from steerlens.runs.executor import InProcess
 from steerlens.runs.resume import chunks_to_run
 
 __all__ = ["ExperimentReport", "kept_path", "plan_batches", "run_experiment"]
@@ -120,6 +125,10 @@ def _ground_truth(
     )
 
 
+#: what one chunk gives back: (results, records, morph s, score s)
+_Computed = tuple[list[MorphResult], list[dict[str, Any]], float, float]
+
+
 def _run_batch(
     driver: Classifier,
     judges: dict[str, Classifier],
@@ -128,7 +137,7 @@ def _run_batch(
     cfg: Any,
     spec: ExperimentSpec,
     budget: float,
-) -> tuple[list[MorphResult], list[dict[str, Any]], float, float]:
+) -> _Computed:
     """One ``morph_batch`` call on sources ``idx`` and its scores: (results, records, morph s, score s).
 
     Targets, morphs and scores are all computed over exactly this batch.
@@ -141,6 +150,37 @@ def _run_batch(
     gt = _ground_truth(sources, idx, t, spec.scoring.path_points)
     recs = score_endpoints(results, sources.x[idx], t, driver, judges, budget, spec.scoring, gt)
     return results, recs, morph_s, time.perf_counter() - tic
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One ``morph_batch`` call of a group: its case keys in order and their source indices."""
+
+    keys: tuple[str, ...]
+    idx: tuple[int, ...]
+
+
+def _compute(
+    driver: Classifier,
+    judges: dict[str, Classifier],
+    sources: SourceSet,
+    cfg: Any,
+    spec: ExperimentSpec,
+    budget: float,
+    chunk: _Chunk,
+) -> _Computed:
+    """The function the executor runs per chunk: :func:`_run_batch` on its sources."""
+    return _run_batch(driver, judges, sources, list(chunk.idx), cfg, spec, budget)
+
+
+def _journal(log: BatchLog, say: Callable[[str], None], chunk: _Chunk) -> None:
+    """Before a chunk runs: its composition (and torch's thread count) goes to ``batches.jsonl``."""
+    threads = torch.get_num_threads()
+    bid = log.record(chunk.keys, torch_threads=threads)
+    old = log.records[bid].get("torch_threads")
+    if old is not None and old != threads:
+        say(f"batch {bid} first ran with {old} torch threads, now {threads}: its "
+            "recomputed numbers may differ in the last bits")
 
 
 def _groups(spec: ExperimentSpec) -> list[tuple[str, str, float, Variant, str]]:
@@ -278,89 +318,90 @@ def run_experiment(
     n_new = 0
     groups = _groups(spec)
     bar = tqdm(total=len(spec.datasets) * len(groups), desc=spec.name, disable=not progress)
-    for dataset in spec.datasets:
-        try:
-            split = dataset_split(dataset)
-        except ConfigError as exc:
-            skipped[dataset] = str(exc)
-            say(f"skipping {dataset}: {exc}")
-            bar.update(len(groups))
-            continue
-        sources = select_sources(dataset, spec.sources, split, spec.showcase)
-        fam_split = split if dataset.startswith("synthetic-") else None
-        drivers = {d: load_driver(dataset, d, fam_split, progress) for d in spec.drivers}
-        judges = load_judges(dataset, fam_split, progress)
-        for name, model in drivers.items():
-            _check_same_weights(store, dataset, name, model)
-        samples = [i for i, k in enumerate(sources.kinds) if k == "sample"]
-        shows = [i for i, k in enumerate(sources.kinds) if k == "showcase"]
-        figure = set(samples[: spec.figure_sources]) | set(shows)
-        scale = _budget_scale(spec, sources)
-        for driver_name, regime, rel_budget, variant, method in groups:
-            budget = round(rel_budget * scale, 3)
-            bar.set_postfix_str(f"{dataset} {driver_name} {regime} L2={budget:g} {variant.name} {method}")
-            cap = spec.live_sources if regime == "live" and spec.live_sources else None
-            use = (samples[:cap] if cap else samples) + shows
-            index = {
-                case_key(dataset, driver_name, regime, budget, method, variant.name, sources.ids[i]): i
-                for i in use
-            }
-            wanted.update(index)
-            cell = (dataset, driver_name, regime, budget, variant.name)
-            kpath = kept_path(out, cell, method)
-            kept = load_kept(kpath)
-            needed = {
-                k for k, i in index.items()
-                if k not in store or (i in figure and sources.ids[i] not in kept)
-            }
-            if not needed:
-                bar.update(1)
+    with InProcess() as ex:  # experiments run in this process (models in memory)
+        for dataset in spec.datasets:
+            try:
+                split = dataset_split(dataset)
+            except ConfigError as exc:
+                skipped[dataset] = str(exc)
+                say(f"skipping {dataset}: {exc}")
+                bar.update(len(groups))
                 continue
-            driver = drivers[driver_name]
-            cfg = spec.config(method, regime, budget, variant, tuple(sources.x.shape[-2:]))
-            for keys in chunks_to_run(list(index), needed, recorded, spec.batch_size):
-                threads = torch.get_num_threads()
-                bid = log.record(keys, torch_threads=threads)
-                old = log.records[bid].get("torch_threads")
-                if old is not None and old != threads:
-                    say(f"batch {bid} first ran with {old} torch threads, now {threads}: its "
-                        "recomputed numbers may differ in the last bits")
-                idx = [index[k] for k in keys]
-                results, recs, morph_s, score_s = _run_batch(
-                    driver, judges, sources, idx, cfg, spec, budget
+            sources = select_sources(dataset, spec.sources, split, spec.showcase)
+            fam_split = split if dataset.startswith("synthetic-") else None
+            drivers = {d: load_driver(dataset, d, fam_split, progress) for d in spec.drivers}
+            judges = load_judges(dataset, fam_split, progress)
+            for name, model in drivers.items():
+                _check_same_weights(store, dataset, name, model)
+            samples = [i for i, k in enumerate(sources.kinds) if k == "sample"]
+            shows = [i for i, k in enumerate(sources.kinds) if k == "showcase"]
+            figure = set(samples[: spec.figure_sources]) | set(shows)
+            scale = _budget_scale(spec, sources)
+            for driver_name, regime, rel_budget, variant, method in groups:
+                budget = round(rel_budget * scale, 3)
+                bar.set_postfix_str(f"{dataset} {driver_name} {regime} L2={budget:g} {variant.name} {method}")
+                cap = spec.live_sources if regime == "live" and spec.live_sources else None
+                use = (samples[:cap] if cap else samples) + shows
+                index = {
+                    case_key(dataset, driver_name, regime, budget, method, variant.name, sources.ids[i]): i
+                    for i in use
+                }
+                wanted.update(index)
+                cell = (dataset, driver_name, regime, budget, variant.name)
+                kpath = kept_path(out, cell, method)
+                kept = load_kept(kpath)
+                needed = {
+                    k for k, i in index.items()
+                    if k not in store or (i in figure and sources.ids[i] not in kept)
+                }
+                if not needed:
+                    bar.update(1)
+                    continue
+                driver = drivers[driver_name]
+                cfg = spec.config(method, regime, budget, variant, tuple(sources.x.shape[-2:]))
+                compute = partial(_compute, driver, judges, sources, cfg, spec, budget)
+                journal = partial(_journal, log, say)
+                chunks = (
+                    _Chunk(tuple(keys), tuple(index[k] for k in keys))
+                    for keys in chunks_to_run(list(index), needed, recorded, spec.batch_size)
                 )
-                new = []
-                for k, i, rec, res in zip(keys, idx, recs, results):
-                    if k in store:
-                        continue
-                    rec.update(
-                        key=k,
-                        experiment=spec.name,
-                        dataset=dataset,
-                        driver=driver_name,
-                        driver_model=driver.name,
-                        driver_sha256=driver.spec.get("weights_sha256"),
-                        regime=regime,
-                        budget=budget,
-                        variant=variant.name,
-                        method=method,
-                        source_id=sources.ids[i],
-                        kind=sources.kinds[i],
-                        label=int(sources.labels[i]),
-                        batch=bid,
-                        torch_threads=res.runtime.get("torch_threads", threads),
-                        morph_s=morph_s / len(idx),
-                        score_s=score_s / len(idx),
-                        live_steps=res.timings.get("live_steps"),
-                    )
-                    new.append(rec)
-                keep = {sources.ids[i]: r for i, r in zip(idx, results) if i in figure}
-                if keep:
-                    kept.update(keep)
-                    save_kept(kpath, kept)
-                store.append(new)
-                n_new += len(new)
-            bar.update(1)
+                for chunk, (results, recs, morph_s, score_s) in ex.run(compute, chunks, journal):
+                    # the recording step: the new cases to cases.jsonl, the figure morphs to kept/
+                    keys, idx = chunk.keys, chunk.idx
+                    bid = batch_id(keys)
+                    threads = torch.get_num_threads()
+                    new = []
+                    for k, i, rec, res in zip(keys, idx, recs, results):
+                        if k in store:
+                            continue
+                        rec.update(
+                            key=k,
+                            experiment=spec.name,
+                            dataset=dataset,
+                            driver=driver_name,
+                            driver_model=driver.name,
+                            driver_sha256=driver.spec.get("weights_sha256"),
+                            regime=regime,
+                            budget=budget,
+                            variant=variant.name,
+                            method=method,
+                            source_id=sources.ids[i],
+                            kind=sources.kinds[i],
+                            label=int(sources.labels[i]),
+                            batch=bid,
+                            torch_threads=res.runtime.get("torch_threads", threads),
+                            morph_s=morph_s / len(idx),
+                            score_s=score_s / len(idx),
+                            live_steps=res.timings.get("live_steps"),
+                        )
+                        new.append(rec)
+                    keep = {sources.ids[i]: r for i, r in zip(idx, results) if i in figure}
+                    if keep:
+                        kept.update(keep)
+                        save_kept(kpath, kept)
+                    store.append(new)
+                    n_new += len(new)
+                bar.update(1)
     bar.close()
     records = _records_to_report(store, wanted)
     rows = summarise(records, n_boot=spec.n_boot)

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from steerlens.data.datasets import IMAGE_DATASETS, image_loaders
 from steerlens.data.mnist import Split
 from steerlens.errors import ConfigError
 from steerlens.models.architectures import ARCHITECTURES, build
@@ -69,15 +70,8 @@ TRAINING_VERSION = 2
 JUDGES: tuple[tuple[str, int], ...] = (("resnet-mini", 1), ("mlp", 2))
 
 
-def _loaders() -> dict[str, Callable[[], Split]]:
-    from steerlens.data.fashion_mnist import load_fashion_mnist
-    from steerlens.data.mnist import load_mnist
-
-    return {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
-
-
-#: Dataset names :func:`get_or_train` accepts as strings.
-DATASETS: tuple[str, ...] = ("mnist", "fashion-mnist")
+#: Dataset names :func:`get_or_train` accepts as strings (:mod:`steerlens.data.datasets`).
+DATASETS: tuple[str, ...] = IMAGE_DATASETS
 
 
 # ---------------------------------------------------------------------------------- training
@@ -241,7 +235,7 @@ def _resolve_dataset(
         return _base_name(dataset.name), lambda: dataset, dataset
     if isinstance(dataset, str):
         key = _base_name(dataset)
-        loaders = _loaders()
+        loaders = image_loaders()
         if key not in loaders:
             raise ConfigError(
                 f"unknown dataset {dataset!r}; use one of {list(DATASETS)} or pass a Split"

@@ -10,14 +10,13 @@ Names:
     A seeded draw of a synthetic family (:func:`steerlens.data.synthetic.load_split`,
     :data:`SYNTHETIC_N_TRAIN` training and :data:`SYNTHETIC_N_TEST` test images, seed 0).
 
-``steerlens batch`` takes the :data:`IMAGE_DATASETS` as INPUT (``mnist:test``...); experiments take
+``steerlens batch`` takes the :data:`IMAGE_DATASETS` (:mod:`steerlens.data.datasets`) as INPUT (``mnist:test``...); experiments take
 every name. Both load a name through :func:`dataset_split`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from steerlens.data.datasets import IMAGE_DATASETS, image_loaders
 from steerlens.data.mnist import Split
 from steerlens.errors import ConfigError
 
@@ -32,21 +31,12 @@ __all__ = [
     "synthetic_family",
 ]
 
-#: datasets loaded from files shipped by other packages (batch INPUT may name them)
-IMAGE_DATASETS: tuple[str, ...] = ("mnist", "fashion-mnist")
 #: synthetic families the ``synthetic`` experiment covers (``shape`` is the no-warp control)
 SYNTHETIC_FAMILIES: tuple[str, ...] = ("translation", "rotation", "scale", "shape")
 #: size of the synthetic training / test draws (seed 0); shared with ``steerlens train``
 SYNTHETIC_N_TRAIN = 2000
 SYNTHETIC_N_TEST = 500
 _PREFIX = "synthetic-"
-
-
-def _loaders() -> dict[str, Callable[[], Split]]:
-    from steerlens.data.fashion_mnist import load_fashion_mnist
-    from steerlens.data.mnist import load_mnist
-
-    return {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
 
 
 def synthetic_family(dataset: str) -> str | None:
@@ -109,7 +99,7 @@ def dataset_split(dataset: str) -> Split:
         from steerlens.data.synthetic import load_split
 
         return load_split(fam, SYNTHETIC_N_TRAIN, SYNTHETIC_N_TEST, seed=0)
-    return _loaders()[dataset]()
+    return image_loaders()[dataset]()
 
 
 def parse_dataset_ref(text: str) -> tuple[str, str]:
