@@ -68,3 +68,9 @@ class Comparison(Mapping[str, MorphResult]):
         from steerlens.notebook import comparison_html
 
         return comparison_html(self)
+
+    def _notebook_view(self, view_id: str):
+        """The report's comparison view under ``view_id`` (for :func:`steerlens.show`)."""
+        from steerlens.notebook import comparison_view
+
+        return comparison_view(self, view_id)

@@ -24,18 +24,20 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from steerlens.comparison import Comparison
 from steerlens.errors import ConfigError
 from steerlens.render.filmstrip import frames_hwc, to_uint8
-from steerlens.result import MorphResult
 from steerlens.web.arrows import field_arrows_note
 from steerlens.web.collect import MAX_ROWS, read_csv_rows
 from steerlens.web.collect import load_batch as _batch_view
 from steerlens.web.confine import Confined
 from steerlens.web.render import assets, environment
 from steerlens.web.views import CompareView, MorphView, TableView, morph_view, slug
+
+if TYPE_CHECKING:  # results call into this module (_repr_html_), never the other way round
+    from steerlens.comparison import Comparison
+    from steerlens.result import MorphResult
 
 __all__ = ["BatchTable", "Page", "comparison_html", "load_batch", "result_html", "scoped_css",
            "show"]
@@ -178,13 +180,13 @@ class BatchTable:
 
         return pd.DataFrame(self.rows, columns=self.columns)
 
-    def view(self, view_id: str) -> TableView:
+    def _notebook_view(self, view_id: str) -> TableView:
         """The report's case table of this batch (morph viewers where artefacts were saved)."""
         return _batch_view(self.folder, view_id, self.max_rows, reader=Confined([self.folder]))
 
     def _repr_html_(self) -> str:
         uid = _new_id()
-        return _fragment([self.view(uid + "-b")], uid)
+        return _fragment([self._notebook_view(uid + "-b")], uid)
 
 
 def load_batch(folder: str | Path, max_rows: int = MAX_ROWS) -> BatchTable:
@@ -239,12 +241,7 @@ class Page:
         views: list[MorphView | CompareView | TableView] = []
         for i, item in enumerate(self.items):
             key = f"{uid}-{i}"
-            if isinstance(item, MorphResult):
-                views.append(result_view(item, key))
-            elif isinstance(item, Comparison):
-                views.append(comparison_view(item, key))
-            else:
-                views.append(item.view(key))
+            views.append(item._notebook_view(key))  # results, comparisons and batch tables
         return _fragment(views, uid)
 
     def _repr_html_(self) -> str:
@@ -289,7 +286,7 @@ def show(*items: MorphResult | Comparison | BatchTable | Iterable[Any]) -> Page:
     pending = list(items)
     while pending:
         item = pending.pop(0)
-        if isinstance(item, MorphResult | Comparison | BatchTable):
+        if hasattr(item, "_notebook_view"):  # MorphResult, Comparison, BatchTable
             flat.append(item)
         elif isinstance(item, Iterable) and not isinstance(item, str | bytes | Path):
             pending[:0] = list(item)

@@ -336,6 +336,12 @@ class MorphResult:
 
         return result_html(self)
 
+    def _notebook_view(self, view_id: str):
+        """The report's view of this morph under ``view_id`` (for :func:`steerlens.show`)."""
+        from steerlens.notebook import result_view
+
+        return result_view(self, view_id)
+
     # ------------------------------------------------------------ manifests
     def manifest(self) -> dict[str, Any]:
         """JSON-serialisable description of the result (everything except pixel arrays)."""
