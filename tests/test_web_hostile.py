@@ -104,7 +104,10 @@ def _raw(srv, method: str, path: str, headers: dict[str, str], body: bytes = b""
         conn.putheader(k, v)
     if body or method not in ("GET", "HEAD"):
         conn.putheader("Content-Length", str(len(body)))
-    conn.endheaders(body or None)
+    try:
+        conn.endheaders(body or None)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server refused early and closed before the whole body was sent: read its answer
     resp = conn.getresponse()
     data = resp.read().decode("utf-8", "replace")
     out = {k.lower(): v for k, v in resp.getheaders()}
