@@ -130,20 +130,28 @@ def load_cached(stem: Path) -> Classifier | None:
     >>> load_cached(Path(tempfile.mkdtemp()) / "mnist-cnn-0123") is None
     True
     """
-    meta_path, weights_path = stem.with_suffix(".json"), stem.with_suffix(".pt")
-    if not meta_path.is_file():
+    if not stem.with_suffix(".json").is_file():
         return None
     try:
-        meta = json.loads(meta_path.read_text())
-        if file_sha256(weights_path) != meta["weights_sha256"]:
-            raise ValueError("weights do not match the SHA-256 in the metadata")
-        net = build(meta["arch"], meta["channels"], len(meta["class_names"]), meta["input_size"])
-        net.load_state_dict(read_weights(weights_path))
-        return wrap_cached(net, meta)
+        return _read_entry(stem)
     except _DAMAGE as exc:  # any damage: retrain rather than fail
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        warnings.warn(f"ignoring damaged model cache {stem} ({msg})", stacklevel=3)
+        warnings.warn(f"ignoring damaged model cache {stem} ({_why(exc)})", stacklevel=3)
         return None
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _read_entry(stem: Path) -> Classifier:
+    """Read ``stem.json`` + ``stem.pt`` (SHA-256 checked, ``weights_only=True``); raises on damage."""
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    weights_path = stem.with_suffix(".pt")
+    if file_sha256(weights_path) != meta["weights_sha256"]:
+        raise ValueError("weights do not match the SHA-256 in the metadata")
+    net = build(meta["arch"], meta["channels"], len(meta["class_names"]), meta["input_size"])
+    net.load_state_dict(read_weights(weights_path))
+    return wrap_cached(net, meta)
 
 
 def load_packaged(stem_name: str) -> Classifier | None:
@@ -160,16 +168,13 @@ def load_packaged(stem_name: str) -> Classifier | None:
     stem = PACKAGED_DIR / stem_name
     if not stem.with_suffix(".json").is_file():
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            clf = load_cached(stem)
-        except UserWarning as exc:
-            raise SteerlensError(
-                f"the packaged weights {stem} are damaged ({exc}); reinstall steerlens"
-            ) from None
-    if clf is not None:
-        clf.spec["weights_source"] = "packaged"
+    try:
+        clf = _read_entry(stem)
+    except _DAMAGE as exc:  # the installation is broken: say so rather than retrain silently
+        raise SteerlensError(
+            f"the packaged weights {stem} are damaged ({_why(exc)}); reinstall steerlens"
+        ) from None
+    clf.spec["weights_source"] = "packaged"
     return clf
 
 

@@ -40,7 +40,7 @@ from steerlens.models.base import Classifier
 from steerlens.models.hashing import file_sha256
 from steerlens.models.normalization import AffineNorm
 from steerlens.models.robustness_arch import CIFAR_ARCHS, IMAGENET_ARCHS, build
-from steerlens.models.weights import read_weights
+from steerlens.models.weights import read_weights, state_dict_mismatch
 
 __all__ = ["DATASETS", "FORM", "RobustnessCheckpoint", "guess_arch", "load_robustness",
            "read_checkpoint"]
@@ -316,9 +316,7 @@ def _load_strict(net: nn.Module, state: dict[str, Tensor], path: Path, what: str
     given, state = state, dict(state)
     for k in _counters(own) - set(state):
         state[k] = torch.zeros((), dtype=torch.long)
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    missing, unexpected, wrong = state_dict_mismatch(own, state)
     if missing or unexpected or wrong:
         parts = []
         if missing:

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from steerlens.errors import ModelError
 
-__all__ = ["first_line", "load_state_dict_file", "read_weights"]
+__all__ = ["first_line", "load_state_dict_file", "read_weights", "state_dict_mismatch"]
 
 SAVE_HINT = "save it with torch.save(model.state_dict(), path)"
 
@@ -94,9 +94,7 @@ def load_state_dict_file(module: nn.Module, path: str | Path, what: str) -> None
     if state is None:
         raise ModelError(f"weights file {p} does not hold a state dict; {SAVE_HINT}")
     own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    missing, unexpected, wrong = state_dict_mismatch(own, state)
     if missing or unexpected or wrong:
         parts = []
         if missing:
@@ -127,6 +125,23 @@ def _unwrap_state_dict(obj: Any) -> dict[str, Tensor] | None:
         if key in obj:
             return _unwrap_state_dict(obj[key])
     return None if obj else {}
+
+
+def state_dict_mismatch(own: Mapping[str, Tensor], state: Mapping[str, Tensor]
+                        ) -> tuple[list[str], list[str], list[str]]:
+    """Keys a model has that ``state`` lacks, keys ``state`` has that the model lacks, and keys
+    whose shapes differ: what a ``strict=True`` load would refuse, for a one-line message.
+
+    Examples
+    --------
+    >>> state_dict_mismatch({"w": torch.zeros(2), "b": torch.zeros(1)},
+    ...                     {"w": torch.zeros(3), "x": torch.zeros(1)})
+    (['b'], ['x'], ['w'])
+    """
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    return missing, unexpected, wrong
 
 
 def _few(keys: list[str], n: int = 3) -> str:
