@@ -39,6 +39,7 @@ from load import BusyProcess, load1, verdict
 import steerlens
 from steerlens import MorphConfig, morph_batch
 from steerlens.models import load_model
+from steerlens.threads import job_size, thread_policy
 
 CASES = [("mnist-cnn", 28, 16, 64), ("efficientnet-lite0", 224, 12, 1)]
 
@@ -61,6 +62,11 @@ def measure(name: str, size: int, frames: int, batch: int, repeats: int) -> dict
     cfg = MorphConfig(amplification=[float(v) for v in np.linspace(0, 3, frames)])
     off = replace(cfg, phase_consistency=False)
 
+    def floored(k: int) -> None:
+        # on the threads the morph's policy picks for the same job (or the pinned --threads)
+        with thread_policy(job_size(size, size, batch, frames)):
+            floor(model, x, t, k, cfg.chunk_size)
+
     def read() -> None:
         for r in morph_batch(model, x, t, cfg):
             r.final.phase_explained  # noqa: B018 - the read is the point
@@ -69,8 +75,8 @@ def measure(name: str, size: int, frames: int, batch: int, repeats: int) -> dict
         "morph": lambda: morph_batch(model, x, t, cfg),
         "morph+read": read,
         "morph-off": lambda: morph_batch(model, x, t, off),
-        "floor": lambda: floor(model, x, t, frames, cfg.chunk_size),
-        "floor K-1": lambda: floor(model, x, t, frames - 1, cfg.chunk_size),
+        "floor": lambda: floored(frames),
+        "floor K-1": lambda: floored(frames - 1),
     }
     names = list(fns)
     with warnings.catch_warnings():
@@ -93,28 +99,34 @@ def measure(name: str, size: int, frames: int, batch: int, repeats: int) -> dict
             "ms": {n: round(1e3 * statistics.median(v), 1) for n, v in secs.items()},
             "vs_floor": {n: ratio(n, "floor") for n in names[:3]},
             "vs_floor_k1": {n: ratio(n, "floor K-1") for n in names[:3]},
-            "load": (min(loads), max(loads))}
+            "load": (min(loads), max(loads)),
+            "threads": morph_batch(model, x, t, cfg)[0].runtime.get("torch_threads")}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--threads", type=int, default=1, help="torch threads for every variant")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads for every variant (default: the thread policy, per case)")
     p.add_argument("--busy", action="store_true", help="beside one single-threaded busy process")
     args = p.parse_args(argv)
     v = verdict(args.busy)
-    torch.set_num_threads(args.threads)
-    print(f"steerlens from {Path(steerlens.__file__).parent}; threads {args.threads}; "
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    threads = args.threads or "policy"
+    print(f"steerlens from {Path(steerlens.__file__).parent}; threads {threads}; "
           f"load before {v.load_before} on {v.cores} cores" + (f"; FLAGGED: {v.flag}" if v.flag else ""))
-    print("\n| case | variant | ms | / floor | / floor K-1 | load during |\n|---|---|---|---|---|---|")
+    print("\n| case | variant | ms | / floor | / floor K-1 | load during | threads |\n"
+          "|---|---|---|---|---|---|---|")
     with BusyProcess() if args.busy else nullcontext():
         for case in CASES:
             rec = measure(*case, args.repeats)
             for n in ("morph", "morph+read", "morph-off"):
                 print(f"| {rec['case']} | {n} | {rec['ms'][n]} | {rec['vs_floor'][n]} | "
-                      f"{rec['vs_floor_k1'][n]} | {rec['load'][0]:g}–{rec['load'][1]:g} |", flush=True)
+                      f"{rec['vs_floor_k1'][n]} | {rec['load'][0]:g}–{rec['load'][1]:g} | "
+                      f"{rec['threads']} |", flush=True)
             print(f"| {rec['case']} | floor / floor K-1 | {rec['ms']['floor']} / "
-                  f"{rec['ms']['floor K-1']} | | | |", flush=True)
+                  f"{rec['ms']['floor K-1']} | | | | |", flush=True)
     return 0
 
 

@@ -5,12 +5,15 @@ count as it found it."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import time
 import warnings
 
 import pytest
 import torch
 
-from steerlens import threads
+from steerlens import cpu_load, threads
 from steerlens.errors import ConfigError
 from steerlens.threads import (
     ENV_VAR,
@@ -20,6 +23,7 @@ from steerlens.threads import (
     choose,
     free_cores,
     job_size,
+    load_average_others,
     parse_threads,
     policy_threads,
     thread_policy,
@@ -42,14 +46,15 @@ def clean_state(monkeypatch):
 
 
 @pytest.mark.parametrize(("size", "batch", "frames", "free", "expected"), [
-    (28, 1, 16, 2, 1),      # an MNIST morph: 12,544 px·B·K
-    (28, 64, 16, 2, 1),     # an MNIST batch of 64: 802,816
-    (224, 1, 12, 2, 1),     # Lite0 at batch 1: 602,112
-    (64, 64, 12, 2, 2),     # 3,145,728
-    (224, 16, 12, 2, 2),    # 9,633,792
-    (224, 16, 12, 1, 1),    # ... with one core free
-    (224, 64, 12, 16, 16),  # 38.5 M on a 16-core machine: one thread per 1 M, capped by free cores
-    (224, 64, 12, 64, 38),
+    (28, 1, 4, 2, 1),       # a 4-frame MNIST morph: 3,136 px·B·K
+    (28, 1, 16, 2, 2),      # an MNIST morph: 12,544 (two threads paid 1.14x, quiet)
+    (28, 1, 16, 1, 1),      # ... with one core free (one thread won 1.6x beside a busy process)
+    (28, 64, 16, 2, 2),     # an MNIST batch of 64: 802,816
+    (224, 1, 12, 2, 2),     # Lite0 at batch 1: 602,112
+    (224, 16, 12, 1, 1),    # 9,633,792 with one core free
+    (224, 64, 12, 16, 16),  # 38.5 M on a 16-core machine: capped by the free cores
+    (28, 1, 12, 64, 1),     # 9,408 on 64 free cores: under two threads' worth
+    (28, 1, 32, 64, 4),     # 25,088: one thread per 6,000
 ])
 def test_policy_choices_for_given_sizes(size, batch, frames, free, expected):
     assert policy_threads(job_size(size, size, batch, frames), free) == expected
@@ -60,15 +65,60 @@ def test_one_thread_below_twice_the_per_thread_size():
     assert policy_threads(2 * PIXELS_PER_THREAD, 8) == 2
 
 
-@pytest.mark.parametrize(("load", "own", "cores", "expected"), [
-    (0.05, 0.0, 2, 2),   # quiet
-    (1.0, 0.0, 2, 1),    # one busy process beside us
-    (2.0, 1.9, 2, 2),    # the load is our own work
-    (5.5, 0.0, 2, 1),    # overloaded: never below one
-    (3.2, 0.0, 8, 5),
+@pytest.mark.parametrize(("others", "cores", "expected"), [
+    (0.05, 2, 2),   # quiet
+    (0.4, 2, 2),    # a little background work
+    (1.0, 2, 1),    # one busy process beside us
+    (5.5, 2, 1),    # overloaded: never below one
+    (3.2, 8, 5),
 ])
-def test_free_cores_subtract_the_load_that_is_not_ours(load, own, cores, expected):
-    assert free_cores(load=load, own=own, n_cores=cores) == expected
+def test_free_cores_subtract_what_other_processes_use(others, cores, expected):
+    assert free_cores(others=others, n_cores=cores) == expected
+
+
+@pytest.mark.parametrize(("load", "own", "expected"), [
+    (0.05, 0.0, 0.05), (1.0, 0.0, 1.0), (2.0, 1.9, 0.1), (0.5, 0.9, 0.0),
+])
+def test_load_average_fallback_subtracts_our_own_share(load, own, expected):
+    assert load_average_others(load=load, own=own) == pytest.approx(expected)
+
+
+def _spin(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+@pytest.mark.skipif(cpu_load.sample() is None, reason="needs Linux /proc/stat")
+def test_a_busy_process_beside_us_is_counted_and_our_own_work_is_not():
+    """Real processes: a single-threaded busy child shows as about one core busy, and the busy
+    ticks include this process's own spin, which is what is subtracted (other test workers may add
+    load, so only lower bounds are asserted)."""
+    before = cpu_load.sample()
+    child = subprocess.Popen([sys.executable, "-c", "import time\nend = time.monotonic() + 1.2\n"
+                              "while time.monotonic() < end: pass"])
+    child.wait()
+    after = cpu_load.sample()
+    others = cpu_load.others_busy(before, after)
+    assert others is not None and others >= 0.6 * 1.2 / (after.wall - before.wall)  # ~1 core
+    before = cpu_load.sample()
+    _spin(0.6)
+    after = cpu_load.sample()
+    ours = after.own - before.own
+    assert ours > 0.4
+    # /proc/stat's ticks saw our spin (so subtracting process_time removes it, not more)
+    assert after.busy - before.busy >= 0.8 * ours
+
+
+def test_a_short_window_repeats_the_last_reading():
+    reading = cpu_load.RecentLoad()
+    if reading.previous is None:
+        pytest.skip("needs Linux /proc/stat")
+    assert reading() is None  # just started: no window yet
+    time.sleep(0.25)
+    first = reading()
+    assert first is not None and first[1] >= cpu_load.MIN_WINDOW_S
+    assert reading() == first  # microseconds later: the same reading, not a 0-length window
 
 
 def test_own_load_estimate_averages_cpu_use_like_the_kernel(monkeypatch):
@@ -143,7 +193,7 @@ def test_the_api_policy_restores_the_previous_count(monkeypatch):
     monkeypatch.setattr(threads, "free_cores", lambda: 2)
     torch.set_num_threads(2)
     monkeypatch.setattr(threads, "_baseline", 2)
-    with thread_policy(job_size(28, 28, 64, 16)) as c:
+    with thread_policy(job_size(28, 28, 1, 4)) as c:
         assert c.source == "policy" and c.threads == 1 and torch.get_num_threads() == 1
     assert torch.get_num_threads() == 2
 

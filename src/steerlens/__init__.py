@@ -18,6 +18,12 @@ True
 
 import lazy_loader as _lazy
 
+# the thread policy's first CPU-use sample: by the time a job starts (after torch's import) there
+# is a window to measure the other processes' load over (stdlib only, microseconds)
+from steerlens import cpu_load as _cpu_load  # noqa: F401,E402
+
+del _cpu_load
+
 __version__ = "0.1.0"
 
 __getattr__, _, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -11,7 +11,7 @@ on each other at every operation), and steerlens's jobs are mostly small tensors
 3. otherwise the job's size (image pixels x batch x frames, :func:`job_size`) decides: one thread
    below :data:`PIXELS_PER_THREAD` x 2, and at most one thread per :data:`PIXELS_PER_THREAD`
    above it, never more than the cores that are free (:func:`free_cores`: the affinity mask minus
-   the load average that is not this process's own).
+   the cores other processes kept busy since the last reading, :func:`others_load`).
 
 Batch and Dask workers run one thread each (:func:`worker_threads`) and get their parallelism
 from running several processes.
@@ -23,9 +23,9 @@ The threshold comes from a measurement: the crossover table (image size x batch 
 Examples
 --------
 >>> policy_threads(job_size(28, 28, batch=64, frames=16), free=2)
-1
->>> policy_threads(job_size(224, 224, batch=16, frames=12), free=2)
 2
+>>> policy_threads(job_size(28, 28, batch=1, frames=4), free=2)   # 3,136 px·B·K
+1
 >>> policy_threads(job_size(224, 224, batch=16, frames=12), free=1)
 1
 """
@@ -47,12 +47,12 @@ from steerlens.errors import ConfigError
 ENV_VAR = "STEERLENS_THREADS"
 #: environment variables through which a caller has already chosen torch's thread count
 CALLER_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
-#: pixels x batch x frames of work per intra-op thread: a job gets a second thread only at twice
-#: this size. PROVISIONAL: the only table so far (benchmarks/README.md, "Thread policy") was taken
-#: at a load average of 5-12 on 2 cores, where one thread won every case (5-10x); the threshold
-#: keeps one thread for every MNIST-scale job and for Lite0 at batch 1 until a quiet run places
-#: the crossover
-PIXELS_PER_THREAD = 1_000_000
+#: pixels x batch x frames of work per intra-op thread: a job gets a second thread from twice this
+#: size. Half the smallest job where a second thread paid on a quiet 2-core machine (28² x 1 x 16 =
+#: 12,544 px·B·K ran 1.14x faster on two threads; 600 k and up 1.2-1.4x; benchmarks/README.md,
+#: "Thread policy"), so on a quiet machine nearly every job gets the free cores; beside a busy
+#: process the free-cores cap keeps it on one thread, which won there by 1.6-2.9x
+PIXELS_PER_THREAD = 6_000
 #: the most threads :func:`parse_threads` accepts
 MAX_THREADS = 1024
 #: time constant of the kernel's 1-minute load average, seconds
@@ -182,26 +182,62 @@ def _process_age() -> float:
 own_load = _OwnLoad()
 
 
-def free_cores(load: float | None = None, own: float | None = None, n_cores: int | None = None
-               ) -> int:
-    """Cores not held by other processes: the affinity mask minus the 1-minute load average that
-    is not this process's own, rounded, at least 1.
+def free_cores(others: float | None = None, n_cores: int | None = None) -> int:
+    """Cores not held by other processes: the affinity mask minus ``others`` (cores busy with
+    other processes), rounded, at least 1.
+
+    ``others`` defaults to :func:`others_load`.
 
     Examples
     --------
-    >>> free_cores(load=1.1, own=0.0, n_cores=2), free_cores(load=2.0, own=1.9, n_cores=2)
-    (1, 2)
-    >>> free_cores(load=9.0, own=0.0, n_cores=4)
+    >>> free_cores(others=0.1, n_cores=2), free_cores(others=0.9, n_cores=2)
+    (2, 1)
+    >>> free_cores(others=9.0, n_cores=4)
     1
     """
     n = cores() if n_cores is None else n_cores
+    busy = others_load() if others is None else others
+    return max(1, min(n, round(n - busy)))
+
+
+def others_load() -> float:
+    """Cores other processes keep busy now: their CPU use since the last reading
+    (:data:`steerlens.cpu_load.recent_load`, from ``/proc/stat``), else the 1-minute load average
+    minus this process's own share (:func:`load_average_others`).
+
+    A reading over a window longer than :data:`steerlens.cpu_load.STALE_WINDOW_S` (a notebook
+    idle for minutes) describes the past: the smaller of it and the load-average estimate is kept.
+    The load average alone is a poor guide: it lags by a minute and counts tasks waiting on disk
+    (0.6-0.9 on an idle 2-core VM), so it is the fallback, not the rule.
+
+    Examples
+    --------
+    >>> others_load() >= 0
+    True
+    """
+    from steerlens.cpu_load import STALE_WINDOW_S, recent_load
+
+    reading = recent_load()
+    if reading is None:
+        return load_average_others()
+    busy, window = reading
+    return min(busy, load_average_others()) if window > STALE_WINDOW_S else busy
+
+
+def load_average_others(load: float | None = None, own: float | None = None) -> float:
+    """The 1-minute load average that is not this process's own (:class:`_OwnLoad`), at least 0.
+
+    Examples
+    --------
+    >>> load_average_others(load=2.0, own=1.9) < 0.11, load_average_others(load=0.5, own=0.9)
+    (True, 0.0)
+    """
     if load is None:
         try:
             load = os.getloadavg()[0]
         except (AttributeError, OSError):
             load = 0.0
-    others = max(load - (own_load() if own is None else own), 0.0)
-    return max(1, min(n, round(n - others)))
+    return max(load - (own_load() if own is None else own), 0.0)
 
 
 def policy_threads(size: int, free: int) -> int:
@@ -210,7 +246,7 @@ def policy_threads(size: int, free: int) -> int:
 
     Examples
     --------
-    >>> policy_threads(1_999_999, 2), policy_threads(5_000_000, 2), policy_threads(5_000_000, 8)
+    >>> policy_threads(11_999, 2), policy_threads(12_000, 2), policy_threads(30_000, 8)
     (1, 2, 5)
     """
     return max(1, min(int(free), size // PIXELS_PER_THREAD))
