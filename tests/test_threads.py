@@ -95,8 +95,8 @@ def test_a_busy_process_beside_us_is_counted_and_our_own_work_is_not():
     ticks include this process's own spin, which is what is subtracted (other test workers may add
     load, so only lower bounds are asserted)."""
     before = cpu_load.sample()
-    child = subprocess.Popen([sys.executable, "-c", "import time\nend = time.monotonic() + 1.2\n"
-                              "while time.monotonic() < end: pass"])
+    spin = "import time\nend = time.monotonic() + 1.2\nwhile time.monotonic() < end: pass"
+    child = subprocess.Popen([sys.executable, "-c", spin])
     child.wait()
     after = cpu_load.sample()
     others = cpu_load.others_busy(before, after)

@@ -20,7 +20,7 @@ import lazy_loader as _lazy
 
 # the thread policy's first CPU-use sample: by the time a job starts (after torch's import) there
 # is a window to measure the other processes' load over (stdlib only, microseconds)
-from steerlens import cpu_load as _cpu_load  # noqa: F401,E402
+from steerlens import cpu_load as _cpu_load
 
 del _cpu_load
 
