@@ -101,20 +101,27 @@ def to_results(problem: MorphProblem, traj: Trajectory, regime: str,
     stage_timings = {**(timings or {}), **traj.timings}
     lengths = traj.lengths.tolist()
     reached = traj.reached.tolist()
+    batch = problem.x0.shape[0]
+    # every per-frame field moved to Python once for the whole batch, (B, K) lists (a transfer
+    # per field and image cost 4.9 ms of a 149 ms MNIST batch-64 morph)
+    images = torch.arange(batch, device=traj.probs.device)
+    targets = problem.target.to(traj.probs.device)
+    sources = problem.source.to(traj.probs.device)
+    columns = [t.transpose(0, 1).tolist() for t in (
+        traj.amplification, traj.probs[:, images, targets], traj.probs[:, images, sources],
+        traj.probs.argmax(-1), traj.l2, traj.max_abs_dphi, traj.frac_wrapped)]
+    target_list, source_list = problem.target.tolist(), problem.source.tolist()
     out = []
     kept = []
-    for i in range(problem.x0.shape[0]):
+    for i in range(batch):
         n = int(lengths[i]) + 1
         idx = torch.arange(n)
         if traj.subsample and n > cfg.frames:
             idx = torch.linspace(0, n - 1, cfg.frames).round().long()
         kept.append(idx)
-        t, s = int(problem.target[i]), int(problem.source[i])
-        probs = traj.probs[idx.to(traj.probs.device), i]
-        # one transfer per field (not one device sync per frame and field)
-        cols = zip(traj.amplification[idx, i].tolist(), probs[:, t].tolist(), probs[:, s].tolist(),
-                   probs.argmax(-1).tolist(), traj.l2[idx, i].tolist(),
-                   traj.max_abs_dphi[idx, i].tolist(), traj.frac_wrapped[idx, i].tolist())
+        t, s = int(target_list[i]), int(source_list[i])
+        rows = idx.tolist()
+        cols = zip(*([col[i][j] for j in rows] for col in columns))
         scores = [
             FrameScore(amplification=a, p_target=pt, p_source=ps, top1_index=k, top1_name=names[k],
                        l2=l2, max_abs_dphi=dphi, frac_wrapped=wrapped)
